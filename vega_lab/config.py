@@ -1,0 +1,99 @@
+"""The one typed Settings object, read from ``VEGA_*`` environment variables and ``.env``.
+
+Every variable is documented in ``.env.example``. Paths default to the project's ``data/`` and
+``reports/`` folders so notebooks, Papermill runs, Voila dashboards and Ray workers all write to
+the same place.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from vega_lab.errors import ConfigError
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def _default_home() -> Path:
+    """The project root: the checkout this package lives in, else the working directory."""
+    env = os.environ.get("VEGA_HOME")
+    if env:
+        return Path(env).expanduser().resolve()
+    repo = _PACKAGE_DIR.parent
+    if (repo / "pyproject.toml").is_file():
+        return repo
+    return Path.cwd().resolve()
+
+
+class Settings(BaseSettings):
+    """Workbench settings. Field ``x`` is read from ``VEGA_X``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VEGA_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    home: Path = Field(default_factory=_default_home, description="Project root.")
+    data_dir: Path | None = Field(None, description="Where runs write data; default home/data.")
+    reports_dir: Path | None = Field(None, description="Run/sweep outputs; default home/reports.")
+    results_url: str | None = Field(
+        None, description="Results store: a SQLAlchemy URL or a file path; default SQLite in data/."
+    )
+    offline: bool = Field(True, description="Forbid model/data hub downloads (HF_HUB_OFFLINE...).")
+    seed: int = Field(0, description="Default seed when a run is given none.")
+    kernel_name: str = Field("python3", description="Jupyter kernel Papermill runs notebooks in.")
+    run_timeout_s: int | None = Field(None, description="Per-cell timeout for Papermill runs.")
+    sweep_workers: int | None = Field(None, ge=1, description="Local sweep workers; default cores.")
+    ray_address: str | None = Field(None, description="Ray cluster address; unset = local Ray.")
+    lab_host: str = Field("127.0.0.1", description="Interface JupyterLab/Voila bind to.")
+    lab_port: int = Field(8888, ge=0, le=65535, description="JupyterLab port (0 = any free).")
+    lab_token: SecretStr | None = Field(None, description="JupyterLab token; unset = random.")
+    dashboards_port: int = Field(8866, ge=0, le=65535, description="Voila port (0 = any free).")
+
+    @field_validator("home", "data_dir", "reports_dir", mode="after")
+    @classmethod
+    def _absolute(cls, v: Path | None) -> Path | None:
+        return None if v is None else v.expanduser().resolve()
+
+    @property
+    def data_path(self) -> Path:
+        return self.data_dir or self.home / "data"
+
+    @property
+    def reports_path(self) -> Path:
+        return self.reports_dir or self.home / "reports"
+
+    @property
+    def results_db_url(self) -> str:
+        """The store URL; a bare path means a SQLite file."""
+        url = self.results_url
+        if not url:
+            return f"sqlite:///{self.data_path / 'results.sqlite'}"
+        if "://" in url:
+            return url
+        return f"sqlite:///{Path(url).expanduser().resolve()}"
+
+    def apply_offline(self) -> None:
+        """Make hub-backed libraries fail fast instead of trying the network."""
+        if self.offline:
+            for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+                os.environ.setdefault(var, "1")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (cached; call ``get_settings.cache_clear()`` after env changes)."""
+    try:
+        settings = Settings(_env_file=_default_home() / ".env")  # type: ignore[call-arg]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "VEGA_" + str(first["loc"][0]).upper() if first["loc"] else "a VEGA_ variable"
+        raise ConfigError(
+            f"invalid setting {name}: {first['msg']}", "fix it in the environment or .env"
+        ) from None
+    settings.apply_offline()
+    return settings

@@ -1,0 +1,65 @@
+"""One error hierarchy for vega_lab.
+
+Every bad input a user can make (a missing file, an unknown name, a wrong type, a server that is
+down) surfaces as a `VegaError` subclass whose message says *what* went wrong and *what to do
+next*, so the CLI can print one line and a notebook shows something actionable instead of a
+traceback from deep inside a dependency.
+"""
+
+from __future__ import annotations
+
+
+class VegaError(Exception):
+    """Base class: ``what`` happened; ``hint`` says what to do next."""
+
+    def __init__(self, what: str, hint: str | None = None) -> None:
+        self.what = what
+        self.hint = hint
+        super().__init__(what if hint is None else f"{what}. {hint}")
+
+
+class ConfigError(VegaError):
+    """A setting is missing or invalid."""
+
+
+class NotebookError(VegaError):
+    """A notebook cannot be found, read or parameterized."""
+
+
+class NotebookNotFoundError(NotebookError, FileNotFoundError):
+    """The notebook path does not exist."""
+
+
+class NotebookParameterError(NotebookError, ValueError):
+    """A parameter is not declared by the notebook or has the wrong type."""
+
+
+class SweepSpecError(VegaError, ValueError):
+    """A sweep YAML file is malformed, has unknown keys or wrong types."""
+
+
+class UnknownNameError(VegaError, KeyError):
+    """A registry lookup (executor, dataset, ...) got a name it does not know."""
+
+    def __str__(self) -> str:  # KeyError would otherwise quote the message
+        return Exception.__str__(self)
+
+
+class RunNotFoundError(VegaError, LookupError):
+    """No run or sweep with that id exists in the results store."""
+
+
+class RunFailedError(VegaError):
+    """A notebook run executed but raised; the store holds the failing cell and traceback."""
+
+
+class StoreError(VegaError):
+    """The results store cannot be opened or written."""
+
+
+class ExecutorError(VegaError):
+    """A sweep executor (local processes, Ray) could not run."""
+
+
+class ServerError(VegaError):
+    """A Jupyter or Voila server did not start or stopped responding."""

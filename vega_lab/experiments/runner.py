@@ -1,0 +1,198 @@
+"""Run one parameterized notebook through Papermill and record it in the results store.
+
+``plan_run`` validates everything (notebook, parameters, types) before a row is written;
+``execute_task`` runs a planned run in whatever process it lands in (this one, a local worker,
+a Ray worker) and always leaves the run ``finished`` or ``failed`` with the failing cell and
+traceback. ``run_notebook`` does both for a single run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+import traceback
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from vega_lab.config import Settings, get_settings
+from vega_lab.experiments.environment import capture_environment
+from vega_lab.experiments.parameters import check_parameters
+from vega_lab.experiments.store import ResultsStore, RunRow, open_store, utcnow
+from vega_lab.experiments.tracking import (
+    RESULTS_URL_ENV,
+    RUN_ID_ENV,
+    SEED_ENV,
+    new_run_id,
+)
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+
+
+def display_path(path: Path, home: Path) -> str:
+    """Paths inside the project are recorded relative to it, so stores move with the repo."""
+    try:
+        return str(path.resolve().relative_to(home))
+    except ValueError:
+        return str(path.resolve())
+
+
+def run_key(notebook: str, parameters: Mapping[str, Any], seed: int | None) -> str:
+    """Identity of a run's inputs: a sweep re-run skips a finished run with the same key."""
+    blob = json.dumps({"nb": notebook, "p": dict(parameters), "seed": seed}, sort_keys=True,
+                      default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class RunTask:
+    """Everything a worker needs to execute one planned run (picklable, JSON-able)."""
+
+    run_id: str
+    notebook: str
+    parameters: dict[str, Any]
+    seed: int | None
+    results_url: str
+    reports_dir: str
+    home: str
+    kernel_name: str
+    timeout_s: int | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    run_id: str
+    status: str
+    duration_s: float
+    output_path: str
+    error_name: str | None = None
+    error_message: str | None = None
+    error_cell: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def plan_run(
+    notebook: str | Path,
+    parameters: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    *,
+    sweep_id: str | None = None,
+    executor: str = "inline",
+    settings: Settings | None = None,
+) -> tuple[RunRow, RunTask]:
+    """Validate a run and describe it; raises a VegaError and writes nothing on bad input."""
+    settings = settings or get_settings()
+    path = Path(notebook).expanduser().resolve()
+    params = dict(parameters or {})
+    if "seed" in params:
+        seed = params["seed"]
+    seed = settings.seed if seed is None else seed
+    declared = check_parameters(path, params)
+    if "seed" in declared:
+        params["seed"] = seed
+        check_parameters(path, {"seed": seed})
+    nb_name = display_path(path, settings.home)
+    run_id = new_run_id()
+    row = RunRow(id=run_id, sweep_id=sweep_id, key=run_key(nb_name, params, seed),
+                 notebook=nb_name, parameters=params, seed=seed, status="pending",
+                 executor=executor)
+    task = RunTask(run_id=run_id, notebook=str(path), parameters=params, seed=seed,
+                   results_url=settings.results_db_url, reports_dir=str(settings.reports_path),
+                   home=str(settings.home), kernel_name=settings.kernel_name,
+                   timeout_s=settings.run_timeout_s)
+    return row, task
+
+
+@contextmanager
+def _patched_environ(values: Mapping[str, str]) -> Iterator[None]:
+    """The kernel inherits os.environ at start; restore it afterwards."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def execute_task(task: RunTask, executor: str | None = None) -> RunResult:
+    """Execute a planned run; never raises for a failing notebook (the store records it)."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    store: ResultsStore = open_store(task.results_url)
+    out_dir = Path(task.reports_dir) / "runs" / task.run_id
+    out_dir.mkdir(parents=True, exist_ok=True)
+    output = out_dir / Path(task.notebook).name
+    (out_dir / "parameters.json").write_text(
+        json.dumps({"parameters": task.parameters, "seed": task.seed}, indent=2, default=str)
+    )
+    env = capture_environment()
+    fields: dict[str, Any] = {"status": "running", "started_at": utcnow(),
+                              "output_path": str(output), "environment": env,
+                              "git_commit": env.get("git_commit")}
+    if executor:
+        fields["executor"] = executor
+    store.update_run(task.run_id, **fields)
+
+    kernel_env = {RUN_ID_ENV: task.run_id, RESULTS_URL_ENV: task.results_url,
+                  "VEGA_HOME": task.home, "PYTHONHASHSEED": str(task.seed or 0),
+                  "PYDEVD_DISABLE_FILE_VALIDATION": "1", "TQDM_MININTERVAL": "5"}
+    if task.seed is not None:
+        kernel_env[SEED_ENV] = str(task.seed)
+    start = time.perf_counter()
+    result: dict[str, Any] = {"status": "finished"}
+    try:
+        with _patched_environ(kernel_env):
+            pm.execute_notebook(
+                task.notebook, str(output), parameters=task.parameters,
+                kernel_name=task.kernel_name, progress_bar=False, cwd=str(Path(task.notebook).parent),
+                execution_timeout=task.timeout_s,
+            )
+    except PapermillExecutionError as exc:
+        tb = _ANSI.sub("", "\n".join(exc.traceback))
+        result = {"status": "failed", "error_cell": exc.cell_index, "error_name": exc.ename,
+                  "error_message": f"{exc.ename}: {exc.evalue}",
+                  "error_traceback": f"In cell {exc.cell_index} (execution count "
+                                     f"{exc.exec_count}):\n{exc.source}\n\n{tb}"}
+    except BaseException as exc:  # kernel death, timeouts, interrupts: still record the run
+        result = {"status": "failed", "error_name": type(exc).__name__,
+                  "error_message": f"{type(exc).__name__}: {exc}",
+                  "error_traceback": traceback.format_exc()}
+        if not isinstance(exc, Exception):
+            _finish(store, task, result, time.perf_counter() - start)
+            raise
+    duration = _finish(store, task, result, time.perf_counter() - start)
+    return RunResult(run_id=task.run_id, status=result["status"], duration_s=duration,
+                     output_path=str(output), error_name=result.get("error_name"),
+                     error_message=result.get("error_message"),
+                     error_cell=result.get("error_cell"))
+
+
+def _finish(store: ResultsStore, task: RunTask, result: dict[str, Any], duration: float) -> float:
+    store.update_run(task.run_id, finished_at=utcnow(), duration_s=duration, **result)
+    return duration
+
+
+def run_notebook(
+    notebook: str | Path,
+    parameters: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    *,
+    settings: Settings | None = None,
+) -> RunResult:
+    """Run one notebook now, in a fresh kernel, and record it; returns its result."""
+    settings = settings or get_settings()
+    row, task = plan_run(notebook, parameters, seed, settings=settings)
+    open_store(task.results_url).add_runs([row])
+    return execute_task(task)

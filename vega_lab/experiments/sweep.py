@@ -1,0 +1,100 @@
+"""Run a sweep spec: plan every run (validating all of them first), skip the ones a previous
+run of the same sweep finished, execute the rest on the chosen executor, and report."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vega_lab.config import Settings, get_settings
+from vega_lab.experiments.executors import get_executor
+from vega_lab.experiments.runner import RunResult, RunTask, display_path, plan_run
+from vega_lab.experiments.spec import load_spec
+from vega_lab.experiments.store import RunRow, open_store
+
+
+@dataclass
+class SweepResult:
+    sweep_id: str
+    executor: str
+    workers: int
+    results: list[RunResult] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # run ids reused from an earlier run
+    wall_s: float = 0.0
+    report_path: str | None = None
+
+    @property
+    def failed(self) -> list[RunResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    @property
+    def finished(self) -> list[RunResult]:
+        return [r for r in self.results if r.status == "finished"]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"sweep_id": self.sweep_id, "executor": self.executor, "workers": self.workers,
+                "wall_s": round(self.wall_s, 3), "finished": len(self.finished),
+                "failed": len(self.failed), "skipped": len(self.skipped),
+                "runs": [r.to_dict() for r in self.results], "report": self.report_path}
+
+
+def run_sweep(
+    spec_path: str | Path,
+    *,
+    executor: str | None = None,
+    workers: int | None = None,
+    rerun: bool = False,
+    report: bool = True,
+    progress: bool = True,
+    settings: Settings | None = None,
+) -> SweepResult:
+    """Execute a sweep spec; failing runs are recorded and the rest continue."""
+    settings = settings or get_settings()
+    spec, notebook = load_spec(spec_path)
+    if spec.timeout_s is not None:
+        settings = settings.model_copy(update={"run_timeout_s": spec.timeout_s})
+    ex = get_executor(executor or spec.executor,
+                      workers=workers or spec.workers or settings.sweep_workers)
+    sweep_id = str(spec.name)
+    planned: list[tuple[RunRow, RunTask]] = [
+        plan_run(notebook, params, seed, sweep_id=sweep_id, executor=ex.name, settings=settings)
+        for params, seed in spec.expand()
+    ]  # validates every run before anything is written
+
+    store = open_store(settings.results_db_url)
+    store.upsert_sweep(sweep_id, display_path(notebook, settings.home),
+                       spec.model_dump(mode="json"))
+    earlier = {r.key: r for r in store.find_runs(sweep_id=sweep_id)}
+    todo: list[tuple[RunRow, RunTask]] = []
+    skipped: list[str] = []
+    stale: list[str] = []
+    for row, task in planned:
+        old = earlier.get(row.key)
+        if old is not None and old.status == "finished" and not rerun:
+            skipped.append(old.id)
+            continue
+        if old is not None:
+            stale.append(old.id)
+        todo.append((row, task))
+    store.delete_runs(stale)
+    store.add_runs([row for row, _ in todo])
+
+    bar = None
+    if progress and todo:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(todo), desc=f"sweep {sweep_id}", unit="run")
+    start = time.perf_counter()
+    try:
+        results = ex.run([t for _, t in todo], on_result=(lambda _r: bar.update(1)) if bar else None)
+    finally:
+        if bar is not None:
+            bar.close()
+    out = SweepResult(sweep_id=sweep_id, executor=ex.name, workers=ex.workers, results=results,
+                      skipped=skipped, wall_s=time.perf_counter() - start)
+    if report:
+        from vega_lab.experiments.report import write_sweep_report
+
+        out.report_path = str(write_sweep_report(sweep_id, settings=settings))
+    return out
