@@ -32,8 +32,10 @@ class ExperimentsPanel(w.VBox):
                           self.table, self.chart])
         self.add_class("vega-experiments-panel")
         self._frames: tuple[pd.DataFrame, pd.DataFrame] | None = None
-        self.sweep.observe(lambda _: self._load_sweep(), names="value")
-        self.metric.observe(lambda _: self._draw_chart(), names="value")
+        self._quiet = False
+        self._preferred: str | None = None  # the user's metric choice survives sweep changes
+        self.sweep.observe(lambda _: self._quiet or self._load_sweep(), names="value")
+        self.metric.observe(self._on_metric, names="value")
         self.refresh.on_click(lambda _: self.reload())
         self.reload(select=sweep)
 
@@ -41,8 +43,12 @@ class ExperimentsPanel(w.VBox):
         """Re-read the sweeps list (keeps the current choice when it still exists)."""
         ids = [s.id for s in self.store.sweeps()]
         current = select or self.sweep.value
-        self.sweep.options = [*ids, _ALL]
-        self.sweep.value = current if current in self.sweep.options else self.sweep.options[0]
+        self._quiet = True
+        try:
+            self.sweep.options = [*ids, _ALL]
+            self.sweep.value = current if current in self.sweep.options else self.sweep.options[0]
+        finally:
+            self._quiet = False
         self._load_sweep()
 
     def _load_sweep(self) -> None:
@@ -56,15 +62,26 @@ class ExperimentsPanel(w.VBox):
         self.status.value = (f"<b>{len(runs)}</b> runs · " +
                              " · ".join(f"{v} {html.escape(str(k))}" for k, v in counts.items()))
         shown = runs.drop(columns=[c for c in ("sweep_id", "created_at") if c in runs])
+        shown = shown.round(4).astype(object).where(shown.notna(), "")
         self.table.value = shown.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}")
         names = sorted(metrics["name"].unique()) if not metrics.empty else []
-        keep = self.metric.value if self.metric.value in names else None
-        with self.metric.hold_trait_notifications():
+        keep = self._preferred if self._preferred in names else None
+        self._quiet = True  # one redraw below, not one per trait change
+        try:
             self.metric.options = names
             self.metric.value = keep or (names[0] if names else None)
+        finally:
+            self._quiet = False
         self._draw_chart()
 
+    def _on_metric(self, change: dict) -> None:
+        if not self._quiet:
+            self._preferred = change["new"]
+            self._draw_chart()
+
     def _draw_chart(self) -> None:
+        if self._quiet:
+            return
         if self._frames is None or not self.metric.value:
             self.chart.value = "<i>no step metrics recorded yet</i>"
             return

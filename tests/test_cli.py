@@ -1,0 +1,75 @@
+"""The `vega-lab` command as a user runs it: a real subprocess of the installed console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, tiny_notebook
+
+VEGA = str(Path(sys.executable).parent / "vega-lab")
+COMMANDS = ["run", "sweep", "runs", "report", "lab", "dashboards"]
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([VEGA, *args], capture_output=True, text=True, timeout=300,
+                          cwd=cwd or REPO, env=os.environ.copy())
+
+
+@pytest.mark.parametrize("command", [None, *COMMANDS])
+def test_every_command_has_help(command: str | None) -> None:
+    res = cli(*([command] if command else []), "--help")
+    assert res.returncode == 0, res.stderr
+    assert "Usage" in res.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["run", "missing.ipynb"], "notebook 'missing.ipynb' does not exist"),
+        (["run", "experiments/centralized_baseline.ipynb", "-p", "lrr", "1"],
+         "does not declare parameter(s) lrr"),
+        (["run", "experiments/centralized_baseline.ipynb", "-p", "lr"], "needs a NAME and a VALUE"),
+        (["run", "experiments/centralized_baseline.ipynb", "stray"], "unexpected argument 'stray'"),
+        (["sweep", "missing.yaml"], "sweep spec 'missing.yaml' does not exist"),
+        (["report", "r-nope"], "no run or sweep named 'r-nope'"),
+        (["runs", "--status", "weird"], "unknown status 'weird'"),
+    ],
+)
+def test_bad_input_is_one_line_and_nonzero(workspace: Path, args: list[str], match: str) -> None:
+    res = cli(*args)
+    assert res.returncode != 0
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), res.stderr
+    assert match in lines[0]
+
+
+def test_run_then_list_then_report(workspace: Path) -> None:
+    nb = tiny_notebook(workspace / "tiny.ipynb")
+    res = cli("run", str(nb), "-p", "scale", "3", "-p", "label", "hello", "--seed", "2", "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["status"] == "finished" and Path(out["report"]).is_file()
+
+    listed = cli("runs", "--json")
+    rows = json.loads(listed.stdout.strip().splitlines()[-1])
+    assert [r["run_id"] for r in rows] == [out["run_id"]]
+    assert rows[0]["p.scale"] == 3 and rows[0]["p.label"] == "hello" and rows[0]["seed"] == 2
+    assert rows[0]["m.total"] == pytest.approx(3 * 6 + 2 * 3)
+
+    rep = cli("report", out["run_id"], "--json")
+    assert json.loads(rep.stdout.strip().splitlines()[-1])["report"] == out["report"]
+    table = cli("runs")
+    assert out["run_id"] in table.stdout
+
+
+def test_failed_run_exits_nonzero(workspace: Path) -> None:
+    nb = tiny_notebook(workspace / "bad.ipynb", fail=True)
+    res = cli("run", str(nb), "--no-report")
+    assert res.returncode == 1
+    assert "failed" in res.stdout and "planned failure" in res.stdout

@@ -1,0 +1,69 @@
+"""The experiments dashboard in real Chromium: Voila serves widgets/experiments.ipynb over a
+real results store; choosing another metric redraws the chart. A screenshot lands in reports/."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from vega_lab.experiments import open_store
+from vega_lab.experiments.store import RunRow
+from vega_lab.servers import start_dashboards
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def _record_sweep() -> None:
+    """Two runs of a small sweep with two step metrics, written through the store's API."""
+    store = open_store()
+    store.upsert_sweep("demo_sweep", "experiments/centralized_baseline.ipynb",
+                       {"grid": {"lr": [0.1, 0.5]}})
+    rows = [RunRow(id=f"r-demo-{i}", sweep_id="demo_sweep", key=f"k{i}",
+                   notebook="experiments/centralized_baseline.ipynb",
+                   parameters={"lr": lr}, seed=0, status="finished")
+            for i, lr in enumerate([0.1, 0.5])]
+    store.add_runs(rows)
+    for i, row in enumerate(rows):
+        for step in range(1, 6):
+            store.log_metrics(row.id, {"test_accuracy": 0.5 + 0.08 * step - 0.05 * i,
+                                       "train_loss": 2.0 / step + 0.1 * i}, step=step, kind="step")
+
+
+def test_dashboard_renders_and_metric_choice_redraws(workspace: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian chromium is missing: `make test` installs it (.ci/ensure-system-deps)"
+    _record_sweep()
+    shots = REPO / "reports" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    with start_dashboards(port=0, open_path="experiments.ipynb") as server, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(server.browse_url, timeout=120_000)
+            # Voila sends HTML first and widget state later: wait for the widget DOM itself.
+            page.wait_for_selector(".vega-metric-chart svg", timeout=180_000)
+            assert "demo_sweep" in page.inner_text(".vega-sweep-select")
+            assert "r-demo-0" in page.inner_text(".vega-runs-table")
+            select = page.locator(".vega-metric-select select")
+            assert select.input_value() == "test_accuracy"
+            before = page.inner_html(".vega-metric-chart")
+            assert "test_accuracy" in before and "lr=0.5" in before
+
+            select.select_option("train_loss")
+            page.wait_for_function(
+                "() => document.querySelector('.vega-metric-chart').innerHTML"
+                ".includes('train_loss')", timeout=60_000)
+            after = page.inner_html(".vega-metric-chart")
+            assert after != before and "test_accuracy" not in after
+            page.screenshot(path=str(shots / "experiments_dashboard.png"), full_page=True)
+        finally:
+            browser.close()
+    assert (shots / "experiments_dashboard.png").stat().st_size > 10_000
