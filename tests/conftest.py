@@ -51,7 +51,10 @@ def tiny_notebook(path: Path, *, fail: bool = False, extra_params: str = "") -> 
         + "run.log_final(total=scale * steps * (steps + 1) / 2 + seed * steps)\n"
     )
     nb = new_notebook(cells=[params, body])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, path)
     return path

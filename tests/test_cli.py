@@ -17,8 +17,14 @@ COMMANDS = ["run", "sweep", "runs", "report", "lab", "dashboards"]
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([VEGA, *args], capture_output=True, text=True, timeout=300,
-                          cwd=cwd or REPO, env=os.environ.copy())
+    return subprocess.run(
+        [VEGA, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd or REPO,
+        env=os.environ.copy(),
+    )
 
 
 @pytest.mark.parametrize("command", [None, *COMMANDS])
@@ -32,8 +38,10 @@ def test_every_command_has_help(command: str | None) -> None:
     ("args", "match"),
     [
         (["run", "missing.ipynb"], "notebook 'missing.ipynb' does not exist"),
-        (["run", "experiments/centralized_baseline.ipynb", "-p", "lrr", "1"],
-         "does not declare parameter(s) lrr"),
+        (
+            ["run", "experiments/centralized_baseline.ipynb", "-p", "lrr", "1"],
+            "does not declare parameter(s) lrr",
+        ),
         (["run", "experiments/centralized_baseline.ipynb", "-p", "lr"], "needs a NAME and a VALUE"),
         (["run", "experiments/centralized_baseline.ipynb", "stray"], "unexpected argument 'stray'"),
         (["sweep", "missing.yaml"], "sweep spec 'missing.yaml' does not exist"),

@@ -15,24 +15,43 @@ from vega_lab.servers import start_dashboards
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def _record_sweep() -> None:
     """Two runs of a small sweep with two step metrics, written through the store's API."""
     store = open_store()
-    store.upsert_sweep("demo_sweep", "experiments/centralized_baseline.ipynb",
-                       {"grid": {"lr": [0.1, 0.5]}})
-    rows = [RunRow(id=f"r-demo-{i}", sweep_id="demo_sweep", key=f"k{i}",
-                   notebook="experiments/centralized_baseline.ipynb",
-                   parameters={"lr": lr}, seed=0, status="finished")
-            for i, lr in enumerate([0.1, 0.5])]
+    store.upsert_sweep(
+        "demo_sweep", "experiments/centralized_baseline.ipynb", {"grid": {"lr": [0.1, 0.5]}}
+    )
+    rows = [
+        RunRow(
+            id=f"r-demo-{i}",
+            sweep_id="demo_sweep",
+            key=f"k{i}",
+            notebook="experiments/centralized_baseline.ipynb",
+            parameters={"lr": lr},
+            seed=0,
+            status="finished",
+        )
+        for i, lr in enumerate([0.1, 0.5])
+    ]
     store.add_runs(rows)
     for i, row in enumerate(rows):
         for step in range(1, 6):
-            store.log_metrics(row.id, {"test_accuracy": 0.5 + 0.08 * step - 0.05 * i,
-                                       "train_loss": 2.0 / step + 0.1 * i}, step=step, kind="step")
+            store.log_metrics(
+                row.id,
+                {"test_accuracy": 0.5 + 0.08 * step - 0.05 * i, "train_loss": 2.0 / step + 0.1 * i},
+                step=step,
+                kind="step",
+            )
 
 
 def test_dashboard_renders_and_metric_choice_redraws(workspace: Path) -> None:
@@ -60,7 +79,9 @@ def test_dashboard_renders_and_metric_choice_redraws(workspace: Path) -> None:
             select.select_option("train_loss")
             page.wait_for_function(
                 "() => document.querySelector('.vega-metric-chart').innerHTML"
-                ".includes('train_loss')", timeout=60_000)
+                ".includes('train_loss')",
+                timeout=60_000,
+            )
             after = page.inner_html(".vega-metric-chart")
             assert after != before and "test_accuracy" not in after
             page.screenshot(path=str(shots / "experiments_dashboard.png"), full_page=True)

@@ -35,6 +35,9 @@ def test_capability_code_has_no_ui_or_face_imports() -> None:
 
 
 def test_modules_stay_small() -> None:
-    big = [f"{p.relative_to(PKG)}: {n}" for p in PKG.rglob("*.py")
-           if (n := len(p.read_text().splitlines())) > 400]
+    big = [
+        f"{p.relative_to(PKG)}: {n}"
+        for p in PKG.rglob("*.py")
+        if (n := len(p.read_text().splitlines())) > 400
+    ]
     assert big == [], "split these by idea (ARCHITECTURE.md: small files)"

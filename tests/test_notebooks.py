@@ -12,8 +12,12 @@ from vega_lab.experiments import open_store, run_notebook
 
 pytestmark = pytest.mark.slow
 
-NOTEBOOKS = sorted(p for d in ("notebooks", "experiments", "widgets")
-                   for p in (REPO / d).rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
+NOTEBOOKS = sorted(
+    p
+    for d in ("notebooks", "experiments", "widgets")
+    for p in (REPO / d).rglob("*.ipynb")
+    if ".ipynb_checkpoints" not in p.parts
+)
 # Small parameters per notebook; a notebook missing here runs with its defaults.
 SMALL = {
     "centralized_baseline.ipynb": {"epochs": 2},
@@ -23,7 +27,10 @@ SMALL = {
 
 def test_there_are_notebooks_in_each_folder() -> None:
     assert {p.relative_to(REPO).parts[0] for p in NOTEBOOKS} == {
-        "notebooks", "experiments", "widgets"}
+        "notebooks",
+        "experiments",
+        "widgets",
+    }
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(REPO)))

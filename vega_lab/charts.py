@@ -10,8 +10,15 @@ import altair as alt
 import pandas as pd
 
 
-def metric_curves(frame: pd.DataFrame, metric: str, *, color: str = "run", title: str | None = None,
-                  width: int = 420, height: int = 240) -> alt.Chart:
+def metric_curves(
+    frame: pd.DataFrame,
+    metric: str,
+    *,
+    color: str = "run",
+    title: str | None = None,
+    width: int = 420,
+    height: int = 240,
+) -> alt.Chart:
     """Lines of ``value`` by ``step`` for one metric, one line per ``color`` group (mean over
     anything else, e.g. seeds), with a band of min..max when a group has several runs."""
     data = frame[frame["name"] == metric].copy()
@@ -28,15 +35,22 @@ def metric_curves(frame: pd.DataFrame, metric: str, *, color: str = "run", title
     return (band + line).properties(width=width, height=height)
 
 
-def final_bars(frame: pd.DataFrame, metric: str, *, label: str = "config",
-               width: int = 420, height: int = 240) -> alt.Chart:
+def final_bars(
+    frame: pd.DataFrame, metric: str, *, label: str = "config", width: int = 420, height: int = 240
+) -> alt.Chart:
     """Final value of a metric per group: a point per run and the group mean as a bar."""
-    bars = alt.Chart(frame).mark_bar(opacity=0.5).encode(
-        x=alt.X(f"{label}:N", title=label, sort=None),
-        y=alt.Y("mean(value):Q", title=metric),
+    bars = (
+        alt.Chart(frame)
+        .mark_bar(opacity=0.5)
+        .encode(
+            x=alt.X(f"{label}:N", title=label, sort=None),
+            y=alt.Y("mean(value):Q", title=metric),
+        )
     )
-    points = alt.Chart(frame).mark_circle(size=50).encode(
-        x=alt.X(f"{label}:N", sort=None), y="value:Q", tooltip=["run_id:N", "value:Q"]
+    points = (
+        alt.Chart(frame)
+        .mark_circle(size=50)
+        .encode(x=alt.X(f"{label}:N", sort=None), y="value:Q", tooltip=["run_id:N", "value:Q"])
     )
     return (bars + points).properties(width=width, height=height, title=f"final {metric}")
 

@@ -16,7 +16,9 @@ import typer
 from vega_lab.errors import VegaError
 
 app = typer.Typer(
-    name="vega-lab", no_args_is_help=True, add_completion=False,
+    name="vega-lab",
+    no_args_is_help=True,
+    add_completion=False,
     pretty_exceptions_enable=False,
     help="vega_lab: a Jupyter-centric research workbench for private and multimodal ML.",
 )
@@ -53,12 +55,14 @@ def run(
     as_json: JsonOpt = False,
 ) -> None:
     """Run NOTEBOOK through Papermill with -p NAME VALUE parameters (repeatable) and record it."""
-    from vega_lab.experiments import run_notebook, write_run_report
+    from vega_lab.experiments import run_notebook
 
     params = _parse_params(list(ctx.args))
     result = run_notebook(notebook, params, seed)
     out = result.to_dict()
     if report:
+        from vega_lab.experiments import write_run_report  # altair: slow to import, load late
+
         out["report"] = str(write_run_report(result.run_id))
     if as_json:
         _emit_json(out)
@@ -85,14 +89,17 @@ def sweep(
     """Run every grid point x seed of SPEC; failures are recorded and the rest continue."""
     from vega_lab.experiments import run_sweep
 
-    result = run_sweep(spec, executor=executor, workers=workers, rerun=rerun, report=report,
-                       progress=not as_json)
+    result = run_sweep(
+        spec, executor=executor, workers=workers, rerun=rerun, report=report, progress=not as_json
+    )
     if as_json:
         _emit_json(result.to_dict())
     else:
-        typer.echo(f"sweep {result.sweep_id} on {result.executor} x{result.workers}: "
-                   f"{len(result.finished)} finished, {len(result.failed)} failed, "
-                   f"{len(result.skipped)} skipped, {result.wall_s:.1f} s")
+        typer.echo(
+            f"sweep {result.sweep_id} on {result.executor} x{result.workers}: "
+            f"{len(result.finished)} finished, {len(result.failed)} failed, "
+            f"{len(result.skipped)} skipped, {result.wall_s:.1f} s"
+        )
         for r in result.failed:
             typer.echo(f"  failed {r.run_id}: {r.error_message}")
         if result.report_path:
@@ -115,8 +122,15 @@ def runs(
 
     store = open_store()
     if sweeps:
-        rows = [{"sweep_id": s.id, "notebook": s.notebook, "updated_at": s.updated_at,
-                 "runs": len(store.find_runs(sweep_id=s.id))} for s in store.sweeps()]
+        rows = [
+            {
+                "sweep_id": s.id,
+                "notebook": s.notebook,
+                "updated_at": s.updated_at,
+                "runs": len(store.find_runs(sweep_id=s.id)),
+            }
+            for s in store.sweeps()
+        ]
     else:
         if status is not None and status not in RUN_STATUSES:
             raise VegaError(f"unknown status {status!r}", f"use one of {', '.join(RUN_STATUSES)}")
@@ -150,8 +164,9 @@ def report(
 
 @app.command()
 def lab(
-    port: Annotated[int | None, typer.Option(help="Port (default VEGA_LAB_PORT; 0 = any free).")]
-    = None,
+    port: Annotated[
+        int | None, typer.Option(help="Port (default VEGA_LAB_PORT; 0 = any free).")
+    ] = None,
     open_path: Annotated[str, typer.Option(help="Notebook to open.")] = "notebooks/00_tour.ipynb",
 ) -> None:
     """Start JupyterLab with real-time collaboration on 127.0.0.1 with a token; print the URL."""

@@ -54,7 +54,7 @@ def test_bad_input_writes_nothing(workspace: Path) -> None:
     nb = tiny_notebook(workspace / "tiny.ipynb")
     with pytest.raises(NotebookNotFoundError):
         run_notebook(workspace / "missing.ipynb")
-    with pytest.raises(NotebookParameterError, match="does not declare parameter.*nope"):
+    with pytest.raises(NotebookParameterError, match=r"does not declare parameter.*nope"):
         run_notebook(nb, {"nope": 1})
     with pytest.raises(NotebookParameterError, match="steps='many' is str"):
         run_notebook(nb, {"steps": "many"})

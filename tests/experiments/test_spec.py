@@ -26,8 +26,9 @@ def test_shipped_spec_expands_grid_times_seeds() -> None:
 
 
 def test_name_defaults_to_file_stem_and_seeds_list(tmp_path: Path) -> None:
-    p = _spec(tmp_path, "notebook: tiny.ipynb\ngrid: {scale: [1.0, 2.0], steps: [1, 2]}\n"
-                        "seeds: [5, 9]\n")
+    p = _spec(
+        tmp_path, "notebook: tiny.ipynb\ngrid: {scale: [1.0, 2.0], steps: [1, 2]}\nseeds: [5, 9]\n"
+    )
     spec, _ = load_spec(p)
     assert spec.name == "s"
     assert len(spec.expand()) == 8 and {s for _, s in spec.expand()} == {5, 9}
@@ -60,7 +61,7 @@ def test_bad_sweeps_write_nothing(workspace: Path) -> None:
     with pytest.raises(NotebookParameterError, match="steps='two'"):
         run_sweep(bad_type, report=False, progress=False)
     bad_exec = _spec(workspace, "notebook: tiny.ipynb\nexecutor: slurm\n")
-    with pytest.raises(UnknownNameError, match="unknown executor 'slurm'.*local, ray"):
+    with pytest.raises(UnknownNameError, match=r"unknown executor 'slurm'.*local, ray"):
         run_sweep(bad_exec, report=False, progress=False)
     store = open_store()
     assert store.runs_frame().empty and store.sweeps() == []

@@ -13,8 +13,9 @@ from vega_lab.experiments.store import ResultsStore, RunRow
 
 
 def _row(run_id: str, **kw) -> RunRow:
-    base = dict(id=run_id, key=run_id, notebook="nb.ipynb", parameters={"lr": 0.1}, seed=0,
-                status="running")
+    base = dict(
+        id=run_id, key=run_id, notebook="nb.ipynb", parameters={"lr": 0.1}, seed=0, status="running"
+    )
     return RunRow(**{**base, **kw})
 
 

@@ -25,8 +25,13 @@ seeds: [0]
 
 def _write_spec(folder: Path, name: str, executor: str) -> Path:
     p = folder / f"{name}.yaml"
-    p.write_text(SPEC.format(name=name, executor=executor,
-                             notebook=REPO / "experiments" / "centralized_baseline.ipynb"))
+    p.write_text(
+        SPEC.format(
+            name=name,
+            executor=executor,
+            notebook=REPO / "experiments" / "centralized_baseline.ipynb",
+        )
+    )
     return p
 
 
@@ -34,11 +39,6 @@ def _finals(sweep_id: str) -> dict[tuple[float, int], float]:
     frame = open_store().runs_frame(sweep_id=sweep_id)
     done = frame[frame["status"] == "finished"]
     return {(r["p.lr"], r["seed"]): r["m.test_accuracy"] for _, r in done.iterrows()}
-
-
-@pytest.fixture(scope="module")
-def sweep_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("sweep")
 
 
 @pytest.fixture

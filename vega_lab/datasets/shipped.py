@@ -53,8 +53,9 @@ def load_dataset(name: str) -> Dataset:
     return DATASETS[name]()
 
 
-def train_test_split(ds: Dataset, test_fraction: float, seed: int
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def train_test_split(
+    ds: Dataset, test_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """A stratified split, deterministic by seed."""
     if not 0.0 < test_fraction < 1.0:
         raise VegaError(f"test_fraction must be in (0, 1), got {test_fraction}")

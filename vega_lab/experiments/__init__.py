@@ -17,12 +17,24 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "check_parameters": "parameters", "declared_parameters": "parameters",
-    "write_report": "report", "write_run_report": "report", "write_sweep_report": "report",
-    "RunResult": "runner", "RunTask": "runner", "execute_task": "runner", "plan_run": "runner",
-    "run_notebook": "runner", "SweepSpec": "spec", "load_spec": "spec",
-    "ResultsStore": "store", "open_store": "store", "SweepResult": "sweep", "run_sweep": "sweep",
-    "Run": "tracking", "current_run": "tracking",
+    "check_parameters": "parameters",
+    "declared_parameters": "parameters",
+    "write_report": "report",
+    "write_run_report": "report",
+    "write_sweep_report": "report",
+    "RunResult": "runner",
+    "RunTask": "runner",
+    "execute_task": "runner",
+    "plan_run": "runner",
+    "run_notebook": "runner",
+    "SweepSpec": "spec",
+    "load_spec": "spec",
+    "ResultsStore": "store",
+    "open_store": "store",
+    "SweepResult": "sweep",
+    "run_sweep": "sweep",
+    "Run": "tracking",
+    "current_run": "tracking",
 }
 __all__ = sorted(_EXPORTS)
 

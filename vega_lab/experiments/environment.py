@@ -11,18 +11,36 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-KEY_PACKAGES = ("vega-lab", "torch", "numpy", "pandas", "scikit-learn", "papermill",
-                "jupyterlab", "ray", "altair")
+KEY_PACKAGES = (
+    "vega-lab",
+    "torch",
+    "numpy",
+    "pandas",
+    "scikit-learn",
+    "papermill",
+    "jupyterlab",
+    "ray",
+    "altair",
+)
 
 
 def git_commit(repo: Path) -> str | None:
     """HEAD's sha with a ``-dirty`` suffix when the tree has changes; None outside git."""
     try:
-        sha = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True,
-                             text=True, timeout=10, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(repo), "status", "--porcelain",
-                                "--untracked-files=no"], capture_output=True, text=True,
-                               timeout=10, check=True).stdout.strip()
+        sha = subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None
     return f"{sha}-dirty" if dirty else sha

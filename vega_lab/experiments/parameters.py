@@ -10,11 +10,12 @@ import ast
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import nbformat
+from typing import TYPE_CHECKING, Any
 
 from vega_lab.errors import NotebookError, NotebookNotFoundError, NotebookParameterError
+
+if TYPE_CHECKING:
+    import nbformat
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,7 @@ class Declared:
 
 
 def read_notebook(path: str | Path) -> nbformat.NotebookNode:
+    """Read a notebook; missing paths fail before the (slow) nbformat import."""
     p = Path(path)
     if not p.is_file():
         raise NotebookNotFoundError(
@@ -36,11 +38,14 @@ def read_notebook(path: str | Path) -> nbformat.NotebookNode:
         )
     if p.suffix != ".ipynb":
         raise NotebookError(f"{str(p)!r} is not a notebook (.ipynb)")
+    import nbformat
+
     try:
         return nbformat.read(p, as_version=4)
     except Exception as exc:  # nbformat raises several unrelated types for bad JSON
-        raise NotebookError(f"cannot read notebook {str(p)!r}: {exc}",
-                            "is it valid notebook JSON?") from exc
+        raise NotebookError(
+            f"cannot read notebook {str(p)!r}: {exc}", "is it valid notebook JSON?"
+        ) from exc
 
 
 def declared_parameters(path: str | Path) -> dict[str, Declared]:
@@ -48,8 +53,9 @@ def declared_parameters(path: str | Path) -> dict[str, Declared]:
     from papermill.translators import PythonTranslator
 
     nb = read_notebook(path)
-    cell = next((c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])),
-                None)
+    cell = next(
+        (c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])), None
+    )
     if cell is None:
         return {}
     out: dict[str, Declared] = {}

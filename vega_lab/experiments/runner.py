@@ -18,18 +18,14 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vega_lab.config import Settings, get_settings
 from vega_lab.experiments.environment import capture_environment
-from vega_lab.experiments.parameters import check_parameters
-from vega_lab.experiments.store import ResultsStore, RunRow, open_store, utcnow
-from vega_lab.experiments.tracking import (
-    RESULTS_URL_ENV,
-    RUN_ID_ENV,
-    SEED_ENV,
-    new_run_id,
-)
+from vega_lab.experiments.parameters import check_parameters, read_notebook
+
+if TYPE_CHECKING:  # the store pulls in pandas and SQLAlchemy: import it when a run needs it
+    from vega_lab.experiments.store import ResultsStore, RunRow
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
@@ -44,8 +40,9 @@ def display_path(path: Path, home: Path) -> str:
 
 def run_key(notebook: str, parameters: Mapping[str, Any], seed: int | None) -> str:
     """Identity of a run's inputs: a sweep re-run skips a finished run with the same key."""
-    blob = json.dumps({"nb": notebook, "p": dict(parameters), "seed": seed}, sort_keys=True,
-                      default=str)
+    blob = json.dumps(
+        {"nb": notebook, "p": dict(parameters), "seed": seed}, sort_keys=True, default=str
+    )
     return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
@@ -89,6 +86,8 @@ def plan_run(
 ) -> tuple[RunRow, RunTask]:
     """Validate a run and describe it; raises a VegaError and writes nothing on bad input."""
     settings = settings or get_settings()
+    if not Path(notebook).expanduser().is_file():  # name the path as the user gave it
+        read_notebook(notebook)
     path = Path(notebook).expanduser().resolve()
     params = dict(parameters or {})
     if "seed" in params:
@@ -98,15 +97,32 @@ def plan_run(
     if "seed" in declared:
         params["seed"] = seed
         check_parameters(path, {"seed": seed})
+    from vega_lab.experiments.store import RunRow
+    from vega_lab.experiments.tracking import new_run_id
+
     nb_name = display_path(path, settings.home)
     run_id = new_run_id()
-    row = RunRow(id=run_id, sweep_id=sweep_id, key=run_key(nb_name, params, seed),
-                 notebook=nb_name, parameters=params, seed=seed, status="pending",
-                 executor=executor)
-    task = RunTask(run_id=run_id, notebook=str(path), parameters=params, seed=seed,
-                   results_url=settings.results_db_url, reports_dir=str(settings.reports_path),
-                   home=str(settings.home), kernel_name=settings.kernel_name,
-                   timeout_s=settings.run_timeout_s)
+    row = RunRow(
+        id=run_id,
+        sweep_id=sweep_id,
+        key=run_key(nb_name, params, seed),
+        notebook=nb_name,
+        parameters=params,
+        seed=seed,
+        status="pending",
+        executor=executor,
+    )
+    task = RunTask(
+        run_id=run_id,
+        notebook=str(path),
+        parameters=params,
+        seed=seed,
+        results_url=settings.results_db_url,
+        reports_dir=str(settings.reports_path),
+        home=str(settings.home),
+        kernel_name=settings.kernel_name,
+        timeout_s=settings.run_timeout_s,
+    )
     return row, task
 
 
@@ -130,6 +146,9 @@ def execute_task(task: RunTask, executor: str | None = None) -> RunResult:
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
+    from vega_lab.experiments.store import open_store, utcnow
+    from vega_lab.experiments.tracking import RESULTS_URL_ENV, RUN_ID_ENV, SEED_ENV
+
     store: ResultsStore = open_store(task.results_url)
     out_dir = Path(task.reports_dir) / "runs" / task.run_id
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -138,16 +157,25 @@ def execute_task(task: RunTask, executor: str | None = None) -> RunResult:
         json.dumps({"parameters": task.parameters, "seed": task.seed}, indent=2, default=str)
     )
     env = capture_environment()
-    fields: dict[str, Any] = {"status": "running", "started_at": utcnow(),
-                              "output_path": str(output), "environment": env,
-                              "git_commit": env.get("git_commit")}
+    fields: dict[str, Any] = {
+        "status": "running",
+        "started_at": utcnow(),
+        "output_path": str(output),
+        "environment": env,
+        "git_commit": env.get("git_commit"),
+    }
     if executor:
         fields["executor"] = executor
     store.update_run(task.run_id, **fields)
 
-    kernel_env = {RUN_ID_ENV: task.run_id, RESULTS_URL_ENV: task.results_url,
-                  "VEGA_HOME": task.home, "PYTHONHASHSEED": str(task.seed or 0),
-                  "PYDEVD_DISABLE_FILE_VALIDATION": "1", "TQDM_MININTERVAL": "5"}
+    kernel_env = {
+        RUN_ID_ENV: task.run_id,
+        RESULTS_URL_ENV: task.results_url,
+        "VEGA_HOME": task.home,
+        "PYTHONHASHSEED": str(task.seed or 0),
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        "TQDM_MININTERVAL": "5",
+    }
     if task.seed is not None:
         kernel_env[SEED_ENV] = str(task.seed)
     start = time.perf_counter()
@@ -155,31 +183,49 @@ def execute_task(task: RunTask, executor: str | None = None) -> RunResult:
     try:
         with _patched_environ(kernel_env):
             pm.execute_notebook(
-                task.notebook, str(output), parameters=task.parameters,
-                kernel_name=task.kernel_name, progress_bar=False, cwd=str(Path(task.notebook).parent),
+                task.notebook,
+                str(output),
+                parameters=task.parameters,
+                kernel_name=task.kernel_name,
+                progress_bar=False,
+                cwd=str(Path(task.notebook).parent),
                 execution_timeout=task.timeout_s,
             )
     except PapermillExecutionError as exc:
         tb = _ANSI.sub("", "\n".join(exc.traceback))
-        result = {"status": "failed", "error_cell": exc.cell_index, "error_name": exc.ename,
-                  "error_message": f"{exc.ename}: {exc.evalue}",
-                  "error_traceback": f"In cell {exc.cell_index} (execution count "
-                                     f"{exc.exec_count}):\n{exc.source}\n\n{tb}"}
+        result = {
+            "status": "failed",
+            "error_cell": exc.cell_index,
+            "error_name": exc.ename,
+            "error_message": f"{exc.ename}: {exc.evalue}",
+            "error_traceback": f"In cell {exc.cell_index} (execution count "
+            f"{exc.exec_count}):\n{exc.source}\n\n{tb}",
+        }
     except BaseException as exc:  # kernel death, timeouts, interrupts: still record the run
-        result = {"status": "failed", "error_name": type(exc).__name__,
-                  "error_message": f"{type(exc).__name__}: {exc}",
-                  "error_traceback": traceback.format_exc()}
+        result = {
+            "status": "failed",
+            "error_name": type(exc).__name__,
+            "error_message": f"{type(exc).__name__}: {exc}",
+            "error_traceback": traceback.format_exc(),
+        }
         if not isinstance(exc, Exception):
             _finish(store, task, result, time.perf_counter() - start)
             raise
     duration = _finish(store, task, result, time.perf_counter() - start)
-    return RunResult(run_id=task.run_id, status=result["status"], duration_s=duration,
-                     output_path=str(output), error_name=result.get("error_name"),
-                     error_message=result.get("error_message"),
-                     error_cell=result.get("error_cell"))
+    return RunResult(
+        run_id=task.run_id,
+        status=result["status"],
+        duration_s=duration,
+        output_path=str(output),
+        error_name=result.get("error_name"),
+        error_message=result.get("error_message"),
+        error_cell=result.get("error_cell"),
+    )
 
 
 def _finish(store: ResultsStore, task: RunTask, result: dict[str, Any], duration: float) -> float:
+    from vega_lab.experiments.store import utcnow
+
     store.update_run(task.run_id, finished_at=utcnow(), duration_s=duration, **result)
     return duration
 
@@ -194,5 +240,7 @@ def run_notebook(
     """Run one notebook now, in a fresh kernel, and record it; returns its result."""
     settings = settings or get_settings()
     row, task = plan_run(notebook, parameters, seed, settings=settings)
+    from vega_lab.experiments.store import open_store
+
     open_store(task.results_url).add_runs([row])
     return execute_task(task)

@@ -60,8 +60,10 @@ class SweepSpec(BaseModel):
     def expand(self) -> list[tuple[dict[str, Any], int]]:
         """Every (parameters, seed) pair: grid points in key order, then seeds."""
         keys = sorted(self.grid)
-        points = [dict(zip(keys, combo, strict=True))
-                  for combo in itertools.product(*(self.grid[k] for k in keys))] or [{}]
+        points = [
+            dict(zip(keys, combo, strict=True))
+            for combo in itertools.product(*(self.grid[k] for k in keys))
+        ] or [{}]
         return [({**self.parameters, **p}, s) for p in points for s in self.seed_list()]
 
 
@@ -87,12 +89,16 @@ def load_spec(path: str | Path) -> tuple[SweepSpec, Path]:
                 problems.append(f"unknown key {loc!r} (allowed: {allowed})")
             else:
                 problems.append(f"{loc}: {err['msg']} (got {err.get('input')!r})")
-        raise SweepSpecError(f"{p.name}: " + "; ".join(problems),
-                             "fix the spec; see experiments/sweeps/baseline_lr.yaml") from None
+        raise SweepSpecError(
+            f"{p.name}: " + "; ".join(problems),
+            "fix the spec; see experiments/sweeps/baseline_lr.yaml",
+        ) from None
     if spec.name is None:
         spec = spec.model_copy(update={"name": p.stem})
     notebook = (p.parent / spec.notebook).resolve()
     if not notebook.is_file():
-        raise SweepSpecError(f"{p.name}: notebook {spec.notebook!r} not found at {notebook}",
-                             "paths in a spec are relative to the spec file")
+        raise SweepSpecError(
+            f"{p.name}: notebook {spec.notebook!r} not found at {notebook}",
+            "paths in a spec are relative to the spec file",
+        )
     return spec, notebook

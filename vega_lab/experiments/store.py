@@ -11,7 +11,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 from sqlalchemy import (
@@ -43,7 +43,7 @@ def utcnow() -> datetime:
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSON}
+    type_annotation_map: ClassVar = {dict[str, Any]: JSON}
 
 
 class SweepRow(Base):
@@ -216,8 +216,9 @@ class ResultsStore:
         self, run_id: str, values: Mapping[str, Any], *, step: int | None, kind: str
     ) -> None:
         rows = [
-            MetricRow(run_id=run_id, name=str(k), step=step, value=_finite(v, f"metric {k!r}"),
-                      kind=kind)
+            MetricRow(
+                run_id=run_id, name=str(k), step=step, value=_finite(v, f"metric {k!r}"), kind=kind
+            )
             for k, v in values.items()
         ]
         with self.session() as s, s.begin():
@@ -227,7 +228,8 @@ class ResultsStore:
                 names = [r.name for r in rows]
                 s.execute(
                     delete(MetricRow).where(
-                        MetricRow.run_id == run_id, MetricRow.kind == "final",
+                        MetricRow.run_id == run_id,
+                        MetricRow.kind == "final",
                         MetricRow.name.in_(names),
                     )
                 )
@@ -247,24 +249,38 @@ class ResultsStore:
     def runs_frame(self, *, sweep_id: str | None = None, status: str | None = None) -> pd.DataFrame:
         """One row per run: identity, status, parameters (``p.<name>``) and final metrics."""
         runs = self.find_runs(sweep_id=sweep_id, status=status)
-        base_cols = ["run_id", "sweep_id", "notebook", "status", "seed", "duration_s",
-                     "created_at", "error_name"]
+        base_cols = [
+            "run_id",
+            "sweep_id",
+            "notebook",
+            "status",
+            "seed",
+            "duration_s",
+            "created_at",
+            "error_name",
+        ]
         if not runs:
             return pd.DataFrame(columns=base_cols)
         records = []
         for r in runs:
             rec: dict[str, Any] = {
-                "run_id": r.id, "sweep_id": r.sweep_id, "notebook": r.notebook,
-                "status": r.status, "seed": r.seed, "duration_s": r.duration_s,
-                "created_at": r.created_at, "error_name": r.error_name,
+                "run_id": r.id,
+                "sweep_id": r.sweep_id,
+                "notebook": r.notebook,
+                "status": r.status,
+                "seed": r.seed,
+                "duration_s": r.duration_s,
+                "created_at": r.created_at,
+                "error_name": r.error_name,
             }
             rec.update({f"p.{k}": v for k, v in sorted(r.parameters.items())})
             records.append(rec)
         frame = pd.DataFrame.from_records(records)
         finals = self.metrics_frame(run_ids=[r.id for r in runs], kind="final")
         if not finals.empty:
-            wide = finals.pivot_table(index="run_id", columns="name", values="value",
-                                      aggfunc="last")
+            wide = finals.pivot_table(
+                index="run_id", columns="name", values="value", aggfunc="last"
+            )
             wide.columns = [f"m.{c}" for c in wide.columns]
             frame = frame.merge(wide, left_on="run_id", right_index=True, how="left")
         return frame
@@ -278,8 +294,9 @@ class ResultsStore:
         kind: str | None = None,
     ) -> pd.DataFrame:
         """Long format: run_id, name, step, value, kind (join runs_frame for parameters)."""
-        q = select(MetricRow.run_id, MetricRow.name, MetricRow.step, MetricRow.value,
-                   MetricRow.kind).order_by(MetricRow.run_id, MetricRow.name, MetricRow.step)
+        q = select(
+            MetricRow.run_id, MetricRow.name, MetricRow.step, MetricRow.value, MetricRow.kind
+        ).order_by(MetricRow.run_id, MetricRow.name, MetricRow.step)
         if run_ids is not None:
             q = q.where(MetricRow.run_id.in_(list(run_ids)))
         if sweep_id is not None:
@@ -294,7 +311,9 @@ class ResultsStore:
 
     def tables(self, run_id: str) -> dict[str, pd.DataFrame]:
         with self.session() as s:
-            rows = s.scalars(select(TableRow).where(TableRow.run_id == run_id).order_by(TableRow.id))
+            rows = s.scalars(
+                select(TableRow).where(TableRow.run_id == run_id).order_by(TableRow.id)
+            )
             return {r.name: pd.DataFrame(r.records["rows"]) for r in rows}
 
 

@@ -33,10 +33,17 @@ class SweepResult:
         return [r for r in self.results if r.status == "finished"]
 
     def to_dict(self) -> dict[str, object]:
-        return {"sweep_id": self.sweep_id, "executor": self.executor, "workers": self.workers,
-                "wall_s": round(self.wall_s, 3), "finished": len(self.finished),
-                "failed": len(self.failed), "skipped": len(self.skipped),
-                "runs": [r.to_dict() for r in self.results], "report": self.report_path}
+        return {
+            "sweep_id": self.sweep_id,
+            "executor": self.executor,
+            "workers": self.workers,
+            "wall_s": round(self.wall_s, 3),
+            "finished": len(self.finished),
+            "failed": len(self.failed),
+            "skipped": len(self.skipped),
+            "runs": [r.to_dict() for r in self.results],
+            "report": self.report_path,
+        }
 
 
 def run_sweep(
@@ -54,8 +61,9 @@ def run_sweep(
     spec, notebook = load_spec(spec_path)
     if spec.timeout_s is not None:
         settings = settings.model_copy(update={"run_timeout_s": spec.timeout_s})
-    ex = get_executor(executor or spec.executor,
-                      workers=workers or spec.workers or settings.sweep_workers)
+    ex = get_executor(
+        executor or spec.executor, workers=workers or spec.workers or settings.sweep_workers
+    )
     sweep_id = str(spec.name)
     planned: list[tuple[RunRow, RunTask]] = [
         plan_run(notebook, params, seed, sweep_id=sweep_id, executor=ex.name, settings=settings)
@@ -63,8 +71,9 @@ def run_sweep(
     ]  # validates every run before anything is written
 
     store = open_store(settings.results_db_url)
-    store.upsert_sweep(sweep_id, display_path(notebook, settings.home),
-                       spec.model_dump(mode="json"))
+    store.upsert_sweep(
+        sweep_id, display_path(notebook, settings.home), spec.model_dump(mode="json")
+    )
     earlier = {r.key: r for r in store.find_runs(sweep_id=sweep_id)}
     todo: list[tuple[RunRow, RunTask]] = []
     skipped: list[str] = []
@@ -87,12 +96,20 @@ def run_sweep(
         bar = tqdm(total=len(todo), desc=f"sweep {sweep_id}", unit="run")
     start = time.perf_counter()
     try:
-        results = ex.run([t for _, t in todo], on_result=(lambda _r: bar.update(1)) if bar else None)
+        results = ex.run(
+            [t for _, t in todo], on_result=(lambda _r: bar.update(1)) if bar else None
+        )
     finally:
         if bar is not None:
             bar.close()
-    out = SweepResult(sweep_id=sweep_id, executor=ex.name, workers=ex.workers, results=results,
-                      skipped=skipped, wall_s=time.perf_counter() - start)
+    out = SweepResult(
+        sweep_id=sweep_id,
+        executor=ex.name,
+        workers=ex.workers,
+        results=results,
+        skipped=skipped,
+        wall_s=time.perf_counter() - start,
+    )
     if report:
         from vega_lab.experiments.report import write_sweep_report
 

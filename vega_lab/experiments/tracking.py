@@ -67,15 +67,21 @@ class Run:
             row = self.store.get_run(self.run_id)
             started = row.started_at or row.created_at
             end = utcnow()
-            self.store.update_run(self.run_id, status=status, finished_at=end,
-                                  duration_s=(end - started).total_seconds())
+            self.store.update_run(
+                self.run_id,
+                status=status,
+                finished_at=end,
+                duration_s=(end - started).total_seconds(),
+            )
 
 
 _CURRENT: Run | None = None
 
 
 def current_run(
-    params: Mapping[str, Any] | None = None, seed: int | None = None, notebook: str = "<interactive>"
+    params: Mapping[str, Any] | None = None,
+    seed: int | None = None,
+    notebook: str = "<interactive>",
 ) -> Run:
     """The run this code executes in: the runner's, or a new interactive one."""
     global _CURRENT
@@ -88,16 +94,24 @@ def current_run(
         return _CURRENT
     if _CURRENT is not None and not _CURRENT.managed:
         return _CURRENT
-    from vega_lab.experiments.runner import run_key
     from vega_lab.experiments.environment import capture_environment
+    from vega_lab.experiments.runner import run_key
 
     store = open_store(os.environ.get(RESULTS_URL_ENV))
     env = capture_environment()
     params = dict(params or {})
     row = RunRow(
-        id=new_run_id(), sweep_id=None, key=run_key(notebook, params, seed), notebook=notebook,
-        parameters=params, seed=seed, status="running", executor="interactive",
-        started_at=utcnow(), environment=env, git_commit=env.get("git_commit"),
+        id=new_run_id(),
+        sweep_id=None,
+        key=run_key(notebook, params, seed),
+        notebook=notebook,
+        parameters=params,
+        seed=seed,
+        status="running",
+        executor="interactive",
+        started_at=utcnow(),
+        environment=env,
+        git_commit=env.get("git_commit"),
     )
     store.add_runs([row])
     _CURRENT = Run(run_id=row.id, store=store, managed=False)

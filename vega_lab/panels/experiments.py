@@ -24,12 +24,17 @@ class ExperimentsPanel(w.VBox):
         self.status = w.HTML()
         self.table = w.HTML()
         self.chart = w.HTML()
-        for widget, cls in ((self.sweep, "vega-sweep-select"), (self.metric, "vega-metric-select"),
-                            (self.table, "vega-runs-table"), (self.chart, "vega-metric-chart"),
-                            (self.status, "vega-status")):
+        for widget, cls in (
+            (self.sweep, "vega-sweep-select"),
+            (self.metric, "vega-metric-select"),
+            (self.table, "vega-runs-table"),
+            (self.chart, "vega-metric-chart"),
+            (self.status, "vega-status"),
+        ):
             widget.add_class(cls)
-        super().__init__([w.HBox([self.sweep, self.metric, self.refresh]), self.status,
-                          self.table, self.chart])
+        super().__init__(
+            [w.HBox([self.sweep, self.metric, self.refresh]), self.status, self.table, self.chart]
+        )
         self.add_class("vega-experiments-panel")
         self._frames: tuple[pd.DataFrame, pd.DataFrame] | None = None
         self._quiet = False
@@ -59,8 +64,9 @@ class ExperimentsPanel(w.VBox):
         metrics = self.store.metrics_frame(run_ids=list(runs["run_id"]), kind="step")
         self._frames = (runs, metrics)
         counts = runs["status"].value_counts().to_dict() if not runs.empty else {}
-        self.status.value = (f"<b>{len(runs)}</b> runs · " +
-                             " · ".join(f"{v} {html.escape(str(k))}" for k, v in counts.items()))
+        self.status.value = f"<b>{len(runs)}</b> runs · " + " · ".join(
+            f"{v} {html.escape(str(k))}" for k, v in counts.items()
+        )
         shown = runs.drop(columns=[c for c in ("sweep_id", "created_at") if c in runs])
         shown = shown.round(4).astype(object).where(shown.notna(), "")
         self.table.value = shown.to_html(index=False, na_rep="", float_format=lambda v: f"{v:.4g}")
@@ -87,8 +93,10 @@ class ExperimentsPanel(w.VBox):
             return
         runs, metrics = self._frames
         params = [c for c in runs.columns if c.startswith("p.") and runs[c].nunique() > 1]
-        labels = {r["run_id"]: ", ".join(f"{c[2:]}={r[c]}" for c in params) or r["run_id"]
-                  for _, r in runs.iterrows()}
+        labels = {
+            r["run_id"]: ", ".join(f"{c[2:]}={r[c]}" for c in params) or r["run_id"]
+            for _, r in runs.iterrows()
+        }
         data = metrics.assign(config=metrics["run_id"].map(labels))
         self.chart.value = to_svg(metric_curves(data, self.metric.value, color="config"))
 

@@ -85,8 +85,10 @@ def train_classifier(
             correct += (logits.argmax(1) == yt[idx]).sum().item()
             seen += len(idx)
         if not np.isfinite(total):
-            raise VegaError(f"training diverged at epoch {epoch} (loss is not finite)",
-                            "lower the learning rate")
+            raise VegaError(
+                f"training diverged at epoch {epoch} (loss is not finite)",
+                "lower the learning rate",
+            )
         test_loss, test_acc = evaluate(model, xv, yv)
         m = EpochMetrics(epoch, total / seen, correct / seen, test_loss, test_acc)
         history.append(m)

@@ -38,8 +38,9 @@ def register(cls: type[Executor]) -> type[Executor]:
 
 def get_executor(name: str, workers: int | None = None) -> Executor:
     if name not in EXECUTORS:
-        raise UnknownNameError(f"unknown executor {name!r}",
-                               f"choose one of: {', '.join(sorted(EXECUTORS))}")
+        raise UnknownNameError(
+            f"unknown executor {name!r}", f"choose one of: {', '.join(sorted(EXECUTORS))}"
+        )
     return EXECUTORS[name](workers=workers)
 
 
@@ -54,9 +55,18 @@ def record_crash(task: RunTask, exc: BaseException) -> RunResult:
 
     message = f"{type(exc).__name__}: {exc}"
     open_store(task.results_url).update_run(
-        task.run_id, status="failed", finished_at=utcnow(), error_name=type(exc).__name__,
+        task.run_id,
+        status="failed",
+        finished_at=utcnow(),
+        error_name=type(exc).__name__,
         error_message=message,
         error_traceback="".join(traceback.format_exception(exc)),
     )
-    return RunResult(run_id=task.run_id, status="failed", duration_s=0.0, output_path="",
-                     error_name=type(exc).__name__, error_message=message)
+    return RunResult(
+        run_id=task.run_id,
+        status="failed",
+        duration_s=0.0,
+        output_path="",
+        error_name=type(exc).__name__,
+        error_message=message,
+    )

@@ -27,8 +27,7 @@ class LocalExecutor(Executor):
             return []
         results: dict[str, RunResult] = {}
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)),
-                                 mp_context=ctx) as pool:
+        with ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=ctx) as pool:
             futures = {pool.submit(run_task_in_worker, t, self.name): t for t in tasks}
             for fut in as_completed(futures):
                 task = futures[fut]

@@ -48,20 +48,32 @@ class RayExecutor(Executor):
         try:
             import ray
         except ImportError as exc:
-            raise ExecutorError("the ray executor needs Ray",
-                                "install the `ray` extra: pip install -c requirements.lock "
-                                "-e '.[ray]'") from exc
+            raise ExecutorError(
+                "the ray executor needs Ray",
+                "install the `ray` extra: pip install -c requirements.lock -e '.[ray]'",
+            ) from exc
+        import os
+
+        os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")  # CPU-only: keep quiet
         address = get_settings().ray_address
         started_here = not ray.is_initialized()
         if started_here:
             try:
-                kwargs = {"address": address} if address else {
-                    "num_cpus": self.workers, "include_dashboard": False,
-                    "_temp_dir": _ray_temp_dir()}
+                kwargs = (
+                    {"address": address}
+                    if address
+                    else {
+                        "num_cpus": self.workers,
+                        "include_dashboard": False,
+                        "_temp_dir": _ray_temp_dir(),
+                    }
+                )
                 ray.init(log_to_driver=False, configure_logging=False, **kwargs)
             except Exception as exc:
-                raise ExecutorError(f"could not start or reach Ray ({address or 'local'}): {exc}",
-                                    "check VEGA_RAY_ADDRESS, or unset it for local Ray") from exc
+                raise ExecutorError(
+                    f"could not start or reach Ray ({address or 'local'}): {exc}",
+                    "check VEGA_RAY_ADDRESS, or unset it for local Ray",
+                ) from exc
         try:
             remote = ray.remote(num_cpus=1, max_retries=0)(run_task_in_worker)
             pending = {remote.remote(t, self.name): t for t in tasks}
