@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import REPO, tiny_notebook
 
 VEGA = str(Path(sys.executable).parent / "vega-lab")
-COMMANDS = ["run", "sweep", "runs", "report", "lab", "dashboards"]
+COMMANDS = ["run", "sweep", "runs", "report", "lab", "dashboards", "bench", "bench sweep"]
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -29,7 +29,7 @@ def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
 
 @pytest.mark.parametrize("command", [None, *COMMANDS])
 def test_every_command_has_help(command: str | None) -> None:
-    res = cli(*([command] if command else []), "--help")
+    res = cli(*(command.split() if command else []), "--help")
     assert res.returncode == 0, res.stderr
     assert "Usage" in res.stdout
 

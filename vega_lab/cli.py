@@ -185,6 +185,34 @@ def dashboards(
     _serve(start_dashboards(port=port), "Voila dashboards")
 
 
+bench = typer.Typer(
+    help="Benchmark programs: side-by-side timings, a JSON last line.", no_args_is_help=True
+)
+app.add_typer(bench, name="bench")
+
+
+@bench.command("sweep")
+def bench_sweep(
+    workers: Annotated[int, typer.Option(min=2, help="Parallel workers to compare with 1.")] = 2,
+    repeats: Annotated[int, typer.Option(min=1, help="Alternated repetitions (median).")] = 3,
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs per run.")] = 5,
+) -> None:
+    """The same 4-run sweep with 1 worker and with N: medians and the speed-up."""
+    from vega_lab.benchmarks.sweep_workers import bench_sweep_workers
+
+    out = bench_sweep_workers(workers=workers, repeats=repeats, epochs=epochs)
+    typer.echo(
+        f"4-run sweep of experiments/centralized_baseline.ipynb ({epochs} epochs), "
+        f"median of {repeats}:"
+    )
+    typer.echo(f"  1 worker : {out['workers1_s']:.1f} s   {out['all_s']['1']}")
+    typer.echo(
+        f"  {workers} workers: {out[f'workers{workers}_s']:.1f} s   {out['all_s'][str(workers)]}"
+    )
+    typer.echo(f"  speed-up : {out['speedup']:.2f}x")
+    _emit_json(out)
+
+
 def _serve(handle: Any, what: str) -> None:
     typer.echo(f"{what} is up (log: {handle.log_path}). Open:\n\n    {handle.browse_url}\n")
     typer.echo("Press Ctrl-C to stop.")
