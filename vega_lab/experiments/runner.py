@@ -8,7 +8,6 @@ traceback. ``run_notebook`` does both for a single run.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -36,14 +35,6 @@ def display_path(path: Path, home: Path) -> str:
         return str(path.resolve().relative_to(home))
     except ValueError:
         return str(path.resolve())
-
-
-def run_key(notebook: str, parameters: Mapping[str, Any], seed: int | None) -> str:
-    """Identity of a run's inputs: a sweep re-run skips a finished run with the same key."""
-    blob = json.dumps(
-        {"nb": notebook, "p": dict(parameters), "seed": seed}, sort_keys=True, default=str
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
 @dataclass(frozen=True)
@@ -97,21 +88,17 @@ def plan_run(
     if "seed" in declared:
         params["seed"] = seed
         check_parameters(path, {"seed": seed})
-    from vega_lab.experiments.store import RunRow
-    from vega_lab.experiments.tracking import new_run_id
+    from vega_lab.experiments.store import new_run_row
 
-    nb_name = display_path(path, settings.home)
-    run_id = new_run_id()
-    row = RunRow(
-        id=run_id,
+    row = new_run_row(
+        display_path(path, settings.home),
+        params,
+        seed,
         sweep_id=sweep_id,
-        key=run_key(nb_name, params, seed),
-        notebook=nb_name,
-        parameters=params,
-        seed=seed,
         status="pending",
         executor=executor,
     )
+    run_id = row.id
     task = RunTask(
         run_id=run_id,
         notebook=str(path),

@@ -7,8 +7,10 @@ once. Everything is queryable from pandas: ``store.runs_frame()``, ``store.metri
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import secrets
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -40,6 +42,19 @@ RUN_STATUSES = ("pending", "running", "finished", "failed", "skipped")
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
+
+
+def new_run_id() -> str:
+    """Sortable, unique, filesystem-safe: ``r20261121-223755-1a2b3c``."""
+    return f"r{utcnow():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
+
+
+def run_key(notebook: str, parameters: Mapping[str, Any], seed: int | None) -> str:
+    """Identity of a run's inputs: a sweep re-run skips a finished run with the same key."""
+    blob = json.dumps(
+        {"nb": notebook, "p": dict(parameters), "seed": seed}, sort_keys=True, default=str
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
 
 
 class Base(DeclarativeBase):
@@ -76,6 +91,21 @@ class RunRow(Base):
     error_name: Mapped[str | None] = mapped_column(String(200))
     error_message: Mapped[str | None] = mapped_column(Text)
     error_traceback: Mapped[str | None] = mapped_column(Text)
+
+
+def new_run_row(
+    notebook: str, parameters: Mapping[str, Any], seed: int | None, **fields: Any
+) -> RunRow:
+    """A fresh run row with its id and input key filled in (other columns from ``fields``)."""
+    params = dict(parameters)
+    return RunRow(
+        id=new_run_id(),
+        key=run_key(notebook, params, seed),
+        notebook=notebook,
+        parameters=params,
+        seed=seed,
+        **fields,
+    )
 
 
 class MetricRow(Base):

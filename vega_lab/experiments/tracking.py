@@ -13,23 +13,17 @@ exploration is recorded too. Usage::
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from vega_lab.experiments.store import ResultsStore, RunRow, open_store, utcnow
+from vega_lab.experiments.store import ResultsStore, new_run_row, open_store, utcnow
 
 RUN_ID_ENV = "VEGA_RUN_ID"
 RESULTS_URL_ENV = "VEGA_RESULTS_URL"
 SEED_ENV = "VEGA_SEED"
-
-
-def new_run_id() -> str:
-    """Sortable, unique, filesystem-safe: ``r20261121-223755-1a2b3c``."""
-    return f"r{utcnow():%Y%m%d-%H%M%S}-{secrets.token_hex(3)}"
 
 
 @dataclass
@@ -95,18 +89,13 @@ def current_run(
     if _CURRENT is not None and not _CURRENT.managed:
         return _CURRENT
     from vega_lab.experiments.environment import capture_environment
-    from vega_lab.experiments.runner import run_key
 
     store = open_store(os.environ.get(RESULTS_URL_ENV))
     env = capture_environment()
-    params = dict(params or {})
-    row = RunRow(
-        id=new_run_id(),
-        sweep_id=None,
-        key=run_key(notebook, params, seed),
-        notebook=notebook,
-        parameters=params,
-        seed=seed,
+    row = new_run_row(
+        notebook,
+        params or {},
+        seed,
         status="running",
         executor="interactive",
         started_at=utcnow(),
