@@ -81,3 +81,48 @@ def test_failed_run_exits_nonzero(workspace: Path) -> None:
     res = cli("run", str(nb), "--no-report")
     assert res.returncode == 1
     assert "failed" in res.stdout and "planned failure" in res.stdout
+
+
+@pytest.mark.slow
+def test_lab_command_prints_a_working_url_and_stops_on_ctrl_c(workspace: Path) -> None:
+    """`make lab`'s main job: a token URL on 127.0.0.1 that answers, opened on the tour."""
+    import re
+    import signal
+    import time
+
+    import httpx
+
+    proc = subprocess.Popen(
+        [VEGA, "lab", "--port", "0"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=os.environ.copy(),
+    )
+    try:
+        url = None
+        deadline = time.monotonic() + 180
+        assert proc.stdout is not None
+        while url is None and time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            m = re.search(r"(http://127\.0\.0\.1:\d+/\S+)", line)
+            url = m.group(1) if m else None
+        assert url, "no URL printed"
+        assert "/lab/tree/notebooks/00_tour.ipynb?token=" in url
+        base, token = url.split("/lab/")[0], url.split("token=")[1]
+        ok = httpx.get(f"{base}/api/status", params={"token": token}, timeout=30)
+        assert ok.status_code == 200
+        assert httpx.get(f"{base}/api/status", timeout=30).status_code == 403
+        page = httpx.get(url, timeout=60)
+        assert page.status_code == 200 and "JupyterLab" in page.text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            raise
+    assert proc.returncode == 0
