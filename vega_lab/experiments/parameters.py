@@ -91,9 +91,11 @@ def _fits(type_name: str, value: Any) -> bool:
     return True
 
 
-def check_parameters(path: str | Path, values: dict[str, Any]) -> dict[str, Declared]:
+def check_parameters(
+    path: str | Path, values: dict[str, Any], declared: dict[str, Declared] | None = None
+) -> dict[str, Declared]:
     """Raise NotebookParameterError unless every value is declared and fits its type."""
-    declared = declared_parameters(path)
+    declared = declared_parameters(path) if declared is None else declared
     unknown = sorted(set(values) - set(declared))
     if unknown:
         names = ", ".join(sorted(declared)) or "none (no cell tagged 'parameters')"

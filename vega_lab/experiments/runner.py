@@ -21,7 +21,11 @@ from typing import TYPE_CHECKING, Any
 
 from vega_lab.config import Settings, get_settings
 from vega_lab.experiments.environment import capture_environment
-from vega_lab.experiments.parameters import check_parameters, read_notebook
+from vega_lab.experiments.parameters import (
+    check_parameters,
+    declared_parameters,
+    read_notebook,
+)
 
 if TYPE_CHECKING:  # the store pulls in pandas and SQLAlchemy: import it when a run needs it
     from vega_lab.experiments.store import ResultsStore, RunRow
@@ -84,10 +88,10 @@ def plan_run(
     if "seed" in params:
         seed = params["seed"]
     seed = settings.seed if seed is None else seed
-    declared = check_parameters(path, params)
+    declared = declared_parameters(path)
     if "seed" in declared:
         params["seed"] = seed
-        check_parameters(path, {"seed": seed})
+    check_parameters(path, params, declared)
     from vega_lab.experiments.store import new_run_row
 
     row = new_run_row(
