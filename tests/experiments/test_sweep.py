@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO
-from vega_lab.experiments import open_store, run_sweep
+from vega_lab.experiments import open_store, run_sweep, write_sweep_report
 
 pytestmark = pytest.mark.slow
 
@@ -66,6 +66,12 @@ def test_local_sweep_records_failure_and_continues(local_sweep, workspace: Path)
     for r in res.results:
         assert r.run_id in html
         assert (workspace / "reports" / "runs" / r.run_id / "report.html").is_file()
+
+    # rewriting the sweep report leaves the reports of ended runs alone
+    done = workspace / "reports" / "runs" / res.finished[0].run_id / "report.html"
+    stamp = done.stat().st_mtime_ns
+    assert write_sweep_report(res.sweep_id) == Path(res.report_path)
+    assert done.stat().st_mtime_ns == stamp
 
     # a re-run skips the finished runs and retries only the failed one
     again = run_sweep(spec, progress=False, report=False)

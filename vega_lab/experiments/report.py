@@ -7,6 +7,7 @@ Everything is inline SVG and static HTML so a report opens offline and can be ar
 from __future__ import annotations
 
 import html
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -125,6 +126,14 @@ def write_run_report(
     return path
 
 
+def _report_is_current(run: RunRow, path: Path) -> bool:
+    """True when ``path`` was written after ``run`` ended (timestamps are naive UTC)."""
+    if run.finished_at is None or not path.is_file():
+        return False
+    written = datetime.fromtimestamp(path.stat().st_mtime, UTC).replace(tzinfo=None)
+    return written >= run.finished_at
+
+
 def _config_label(run: RunRow, varying: list[str]) -> str:
     return ", ".join(f"{k}={run.parameters.get(k)}" for k in varying) or "all"
 
@@ -151,9 +160,10 @@ def write_sweep_report(
     out_dir.mkdir(parents=True, exist_ok=True)
 
     frame = store.runs_frame(sweep_id=sweep_id)
-    if run_reports:
+    if run_reports:  # a finished run never changes: only (re)write reports that are missing or old
         for r in runs:
-            write_run_report(r.id, settings=settings, store=store)
+            if not _report_is_current(r, settings.reports_path / "runs" / r.id / "report.html"):
+                write_run_report(r.id, settings=settings, store=store)
     counts = frame["status"].value_counts().to_dict() if not frame.empty else {}
     parts = [
         _kv(

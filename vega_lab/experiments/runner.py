@@ -24,7 +24,6 @@ from vega_lab.experiments.environment import capture_environment
 from vega_lab.experiments.parameters import (
     check_parameters,
     declared_parameters,
-    read_notebook,
 )
 
 if TYPE_CHECKING:  # the store pulls in pandas and SQLAlchemy: import it when a run needs it
@@ -81,14 +80,12 @@ def plan_run(
 ) -> tuple[RunRow, RunTask]:
     """Validate a run and describe it; raises a VegaError and writes nothing on bad input."""
     settings = settings or get_settings()
-    if not Path(notebook).expanduser().is_file():  # name the path as the user gave it
-        read_notebook(notebook)
+    declared = declared_parameters(Path(notebook).expanduser())  # errors name the given path
     path = Path(notebook).expanduser().resolve()
     params = dict(parameters or {})
     if "seed" in params:
         seed = params["seed"]
     seed = settings.seed if seed is None else seed
-    declared = declared_parameters(path)
     if "seed" in declared:
         params["seed"] = seed
     check_parameters(path, params, declared)
@@ -102,9 +99,8 @@ def plan_run(
         status="pending",
         executor=executor,
     )
-    run_id = row.id
     task = RunTask(
-        run_id=run_id,
+        run_id=row.id,
         notebook=str(path),
         parameters=params,
         seed=seed,
