@@ -63,3 +63,23 @@ class ExecutorError(VegaError):
 
 class ServerError(VegaError):
     """A Jupyter or Voila server did not start or stopped responding."""
+
+
+class PartitionError(VegaError, ValueError):
+    """A federated partition is impossible (a client would get no data) or badly parameterized."""
+
+
+class FederatedError(VegaError):
+    """A federated simulation is misconfigured or a client sent something unusable."""
+
+
+class ShapeMismatchError(FederatedError, ValueError):
+    """A client's model or update does not match the global model's tensors."""
+
+
+class IntegrityError(VegaError):
+    """Saved or received tensors fail their checksum or cannot be parsed: altered or truncated."""
+
+
+class SignatureError(VegaError):
+    """A payload's HMAC is missing or does not match: another key, or the payload was tampered."""

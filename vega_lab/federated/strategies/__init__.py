@@ -1,0 +1,37 @@
+"""Federated strategies, one algorithm per module, chosen by name."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vega_lab.errors import FederatedError, UnknownNameError
+from vega_lab.federated.strategies.base import ClientUpdates, State, Strategy
+from vega_lab.federated.strategies.ditto import Ditto
+from vega_lab.federated.strategies.fedadagrad import FedAdagrad
+from vega_lab.federated.strategies.fedadam import FedAdam
+from vega_lab.federated.strategies.fedavg import FedAvg
+from vega_lab.federated.strategies.fedavgm import FedAvgM
+from vega_lab.federated.strategies.fednova import FedNova
+from vega_lab.federated.strategies.fedprox import FedProx
+from vega_lab.federated.strategies.fedyogi import FedYogi
+from vega_lab.federated.strategies.scaffold import Scaffold
+
+STRATEGIES: dict[str, type[Strategy]] = {
+    s.name: s
+    for s in (FedAvg, FedAvgM, FedProx, Scaffold, FedAdam, FedYogi, FedAdagrad, FedNova, Ditto)
+}
+
+
+def get_strategy(name: str, **options: Any) -> Strategy:
+    """Instantiate a strategy by registry name with its hyperparameters."""
+    if name not in STRATEGIES:
+        raise UnknownNameError(
+            f"unknown strategy {name!r}", f"choose one of: {', '.join(STRATEGIES)}"
+        )
+    try:
+        return STRATEGIES[name](**options)
+    except TypeError as exc:
+        raise FederatedError(f"bad options for strategy {name!r}: {exc}") from None
+
+
+__all__ = ["STRATEGIES", "ClientUpdates", "State", "Strategy", "get_strategy"]
