@@ -114,7 +114,7 @@ def test_bad_configs_are_clear_errors(values: dict, error: type, message: str) -
 def test_a_partition_that_leaves_a_client_empty_is_refused() -> None:
     from vega_lab.errors import PartitionError
 
-    with pytest.raises(PartitionError, match="no data|at least one"):
+    with pytest.raises(PartitionError, match=r"no data|at least one"):
         simulate(num_clients=2000, rounds=1)
     with pytest.raises(PartitionError, match="too few for a local test split"):
         simulate(num_clients=1000, rounds=1, client_test_fraction=0.2)

@@ -92,7 +92,7 @@ def test_aggregate_does_not_mutate_inputs(strategy: Strategy) -> None:
         upd.deltas.clone(),
         {k: v.clone() for k, v in upd.extras.items()},
     )
-    new_params, new_state = strategy.aggregate(params, upd, state)
+    new_params, _ = strategy.aggregate(params, upd, state)
     assert torch.equal(params, before[0]) and torch.equal(upd.deltas, before[2])
     assert all(torch.equal(state[k], before[1][k]) for k in state)
     assert all(torch.equal(upd.extras[k], before[3][k]) for k in upd.extras)

@@ -45,7 +45,7 @@ class FederatedData:
         if self.client_test_fraction <= 0:
             return ClientData(x, y, x[:0], y[:0])
         perm = np.random.default_rng([self.seed, cid, 7]).permutation(len(idx))
-        n_test = int(round(len(idx) * self.client_test_fraction))
+        n_test = round(len(idx) * self.client_test_fraction)
         if len(idx) - n_test < 1 or n_test < 1:
             raise PartitionError(
                 f"client {cid} holds {len(idx)} examples: too few for a local test split "

@@ -49,7 +49,8 @@ class ParamSpec:
         extra = [n for n in tensors if n not in self.names]
         if missing or extra:
             raise ShapeMismatchError(
-                f"model tensors differ from the global model: missing {missing}, unexpected {extra}",
+                f"model tensors differ from the global model: missing {missing}, "
+                f"unexpected {extra}",
                 "every client must use the same architecture as the server",
             )
         for name, shape in zip(self.names, self.shapes, strict=True):
