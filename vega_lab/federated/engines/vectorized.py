@@ -2,7 +2,7 @@
 
 Client data is padded into ``[N, max_n, ...]`` tensors once; each local step gathers one
 mini-batch per client (``[C, B, ...]``) and computes all C gradients with
-``vmap(grad_and_value(loss))`` over stacked flat parameters ``[C, n]``. Clients with less data or
+``vmap(loss)`` over stacked flat parameters ``[C, n]`` and one backward pass. Clients with less data or
 less work (stragglers) are masked, not looped over, so the Python cost per step is constant in C.
 The batches, masks and corrections are those of `client.local_sgd`, hence the same result.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from torch.func import grad_and_value, vmap
+from torch.func import vmap
 
 from vega_lab.errors import FederatedError
 from vega_lab.federated.client import PERSONAL_EPOCH_OFFSET
@@ -51,7 +51,7 @@ class VectorizedEngine:
         width = max(1, int(self.test_sizes.max()))
         self.x_test = _pad([c.x_test for c in clients], width)
         self.y_test = _pad([c.y_test for c in clients], width)
-        self._grad = vmap(grad_and_value(model.loss))
+        self._losses = vmap(model.loss)  # [C] losses; one backward gives every client's grad
         self._logits = vmap(model.logits)
 
     def _sgd(
@@ -79,7 +79,7 @@ class VectorizedEngine:
                 cols = order[:, lo : lo + cfg.batch_size]
                 pos = torch.arange(lo, lo + cols.shape[1])
                 mask = (pos[None, :] < sizes[:, None]).to(params.dtype)
-                grad, loss = self._grad(params, x[rows, cols], y[rows, cols], mask)
+                grad, loss = self._loss_and_grad(params, x[rows, cols], y[rows, cols], mask)
                 extra = correction(params)
                 if extra is not None:
                     grad = grad + extra
@@ -88,6 +88,18 @@ class VectorizedEngine:
                 taken += active
                 loss_sum += active * loss
         return params, taken, loss_sum / taken.clamp(min=1)
+
+    def _loss_and_grad(
+        self, params: torch.Tensor, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Client losses are independent, so d(sum of losses)/d(params[c]) is client c's
+        gradient: one ordinary backward pass (no torch.func.grad, whose first use imports
+        torch._dynamo for seconds)."""
+        leaf = params.detach().requires_grad_(True)
+        with torch.enable_grad():
+            losses = self._losses(leaf, x, y, mask)
+            (grad,) = torch.autograd.grad(losses.sum(), leaf)
+        return grad, losses.detach()
 
     def train_round(self, job: RoundJob) -> RoundOutput:
         ids = torch.as_tensor(job.clients, dtype=torch.int64)
