@@ -18,11 +18,19 @@ NOTEBOOKS = sorted(
     for p in (REPO / d).rglob("*.ipynb")
     if ".ipynb_checkpoints" not in p.parts
 )
-# Small parameters per notebook; a notebook missing here runs with its defaults.
+# Small parameters per notebook, by file name or, where names repeat across folders, by path
+# from the repo root; a notebook missing here runs with its defaults.
 SMALL = {
     "centralized_baseline.ipynb": {"epochs": 2},
     "00_tour.ipynb": {"epochs": 1},
+    "notebooks/federated.ipynb": {"rounds": 2, "num_clients": 4, "local_epochs": 1},
+    "experiments/federated.ipynb": {"rounds": 3, "num_clients": 4, "local_epochs": 1},
+    "widgets/federated.ipynb": {"rounds": 2, "num_clients": 4, "autorun": True},
 }
+
+
+def _small(path: Path) -> dict:
+    return SMALL.get(path.relative_to(REPO).as_posix(), SMALL.get(path.name, {}))
 
 
 def test_there_are_notebooks_in_each_folder() -> None:
@@ -35,6 +43,6 @@ def test_there_are_notebooks_in_each_folder() -> None:
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(REPO)))
 def test_notebook_executes(path: Path, workspace: Path) -> None:
-    res = run_notebook(path, SMALL.get(path.name, {}))
+    res = run_notebook(path, _small(path))
     assert res.status == "finished", open_store().get_run(res.run_id).error_traceback
     assert Path(res.output_path).is_file()

@@ -213,6 +213,38 @@ def bench_sweep(
     _emit_json(out)
 
 
+@bench.command("federated")
+def bench_federated(
+    clients: Annotated[int, typer.Option(min=1, help="Simulated clients.")] = 10,
+    rounds: Annotated[int, typer.Option(min=1, help="FedAvg rounds.")] = 3,
+    repeats: Annotated[int, typer.Option(min=1, help="Timed vega_lab runs (median).")] = 3,
+    flower: Annotated[bool, typer.Option(help="Also run Flower's Ray simulation.")] = True,
+) -> None:
+    """FedAvg on digits through vega_lab's vectorized engine and Flower's Ray simulation."""
+    from vega_lab.benchmarks.federated import bench_federated as run
+
+    out = run(clients=clients, rounds=rounds, repeats=repeats, flower=flower)
+    typer.echo(
+        f"FedAvg, digits, 64-32-10 MLP, {clients} clients x {rounds} rounds x 5 local epochs, "
+        f"lr 0.1, batch 32 ({out['examples_processed']} example-gradients):"
+    )
+    typer.echo(f"  {'':<28}{'seconds':>10}{'accuracy':>10}")
+    typer.echo(
+        f"  {'vega_lab vectorized':<28}{out['vega_s']:>10.3f}{out['vega_acc']:>10.3f}"
+        f"   (median of {repeats}; first run in process {out['vega_cold_s']:.2f} s)"
+    )
+    if flower:
+        typer.echo(
+            f"  {'Flower run_simulation (Ray)':<28}{out['flower_s']:>10.3f}"
+            f"{out['flower_acc']:>10.3f}"
+        )
+    typer.echo(f"  {'centralized SGD, same work':<28}{out['centralized_s']:>10.3f}")
+    if flower:
+        typer.echo(f"  speedup (flower_s / vega_s): {out['speedup']:.1f}x")
+    typer.echo(f"  compute_fraction (centralized_s / vega_s): {out['compute_fraction']:.2f}")
+    _emit_json(out)
+
+
 def _serve(handle: Any, what: str) -> None:
     typer.echo(f"{what} is up (log: {handle.log_path}). Open:\n\n    {handle.browse_url}\n")
     typer.echo("Press Ctrl-C to stop.")

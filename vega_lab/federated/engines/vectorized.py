@@ -1,9 +1,9 @@
 """The vectorized engine: every participant of a round trains in one batched computation.
 
 Client data is padded into ``[N, max_n, ...]`` tensors once; each local step gathers one
-mini-batch per client (``[C, B, ...]``) and computes all C gradients with
-``vmap(loss)`` over stacked flat parameters ``[C, n]`` and one backward pass. Clients with less data or
-less work (stragglers) are masked, not looped over, so the Python cost per step is constant in C.
+mini-batch per client (``[C, B, ...]``) and computes all C gradients with ``vmap(loss)`` over
+stacked flat parameters ``[C, n]`` and one backward pass. Clients with less data or less work
+(stragglers) are masked, not looped over, so the Python cost per step is constant in C.
 The batches, masks and corrections are those of `client.local_sgd`, hence the same result.
 """
 
