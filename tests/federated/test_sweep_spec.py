@@ -32,3 +32,17 @@ def test_federated_noniid_sweep_validates_against_its_notebook() -> None:
             params["partition"],
             seed,
         )
+
+
+def test_niid_bench_sweep_is_one_label_per_client_on_mnist() -> None:
+    spec, notebook = load_spec(REPO / "experiments" / "sweeps" / "niid_bench_mnist.yaml")
+    declared = declared_parameters(notebook)
+    defaults = {name: d.default for name, d in declared.items()}
+    runs = spec.expand()
+    assert len(runs) == 4 * 3
+    for params, seed in runs:
+        values = {**params, "seed": seed}
+        check_parameters(notebook, values, declared)
+        config = FederatedConfig.make(**{**defaults, **values})
+        assert (config.dataset, config.partition, config.labels_per_client) == ("mnist", "shards", 1)
+        assert config.num_clients == 10
