@@ -7,7 +7,9 @@ the same place.
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -97,3 +99,16 @@ def get_settings() -> Settings:
         ) from None
     settings.apply_offline()
     return settings
+
+
+def ray_temp_dir() -> str:
+    """Inside data/ when the path is short enough for Ray's unix sockets, else the temp dir."""
+    settings = get_settings()
+    candidate = settings.data_path / "ray"
+    if len(str(candidate)) <= 40:
+        candidate.mkdir(parents=True, exist_ok=True)
+        return str(candidate)
+    digest = hashlib.sha256(str(candidate).encode()).hexdigest()[:8]
+    path = Path(tempfile.gettempdir()) / f"vega-ray-{digest}"
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)

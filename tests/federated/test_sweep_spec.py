@@ -44,5 +44,9 @@ def test_niid_bench_sweep_is_one_label_per_client_on_mnist() -> None:
         values = {**params, "seed": seed}
         check_parameters(notebook, values, declared)
         config = FederatedConfig.make(**{**defaults, **values})
-        assert (config.dataset, config.partition, config.labels_per_client) == ("mnist", "shards", 1)
+        assert (config.dataset, config.partition, config.labels_per_client) == (
+            "mnist",
+            "shards",
+            1,
+        )
         assert config.num_clients == 10

@@ -6,12 +6,9 @@ results store (``VEGA_RESULTS_URL`` pointing at a database all nodes reach).
 
 from __future__ import annotations
 
-import hashlib
-import tempfile
 from collections.abc import Sequence
-from pathlib import Path
 
-from vega_lab.config import get_settings
+from vega_lab.config import get_settings, ray_temp_dir
 from vega_lab.errors import ExecutorError
 from vega_lab.experiments.executors.base import (
     Executor,
@@ -21,19 +18,6 @@ from vega_lab.experiments.executors.base import (
     run_task_in_worker,
 )
 from vega_lab.experiments.runner import RunResult, RunTask
-
-
-def _ray_temp_dir() -> str:
-    """Inside data/ when the path is short enough for Ray's unix sockets, else the temp dir."""
-    settings = get_settings()
-    candidate = settings.data_path / "ray"
-    if len(str(candidate)) <= 40:
-        candidate.mkdir(parents=True, exist_ok=True)
-        return str(candidate)
-    digest = hashlib.sha256(str(candidate).encode()).hexdigest()[:8]
-    path = Path(tempfile.gettempdir()) / f"vega-ray-{digest}"
-    path.mkdir(parents=True, exist_ok=True)
-    return str(path)
 
 
 @register
@@ -65,7 +49,7 @@ class RayExecutor(Executor):
                     else {
                         "num_cpus": self.workers,
                         "include_dashboard": False,
-                        "_temp_dir": _ray_temp_dir(),
+                        "_temp_dir": ray_temp_dir(),
                     }
                 )
                 ray.init(log_to_driver=False, configure_logging=False, **kwargs)
