@@ -13,7 +13,17 @@ import pytest
 from tests.conftest import REPO, tiny_notebook
 
 VEGA = str(Path(sys.executable).parent / "vega-lab")
-COMMANDS = ["run", "sweep", "runs", "report", "lab", "dashboards", "bench", "bench sweep"]
+COMMANDS = [
+    "run",
+    "sweep",
+    "runs",
+    "report",
+    "lab",
+    "dashboards",
+    "bench",
+    "bench sweep",
+    "bench federated",
+]
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -126,3 +136,16 @@ def test_lab_command_prints_a_working_url_and_stops_on_ctrl_c(workspace: Path) -
             proc.kill()
             raise
     assert proc.returncode == 0
+
+
+def test_bench_federated_prints_a_table_and_a_json_last_line(workspace: Path) -> None:
+    """Shape only (no Flower, no timing asserted): the figures a user reads are all there."""
+    res = cli(
+        "bench", "federated", "--clients", "3", "--rounds", "1", "--repeats", "1", "--no-flower"
+    )
+    assert res.returncode == 0, res.stderr
+    assert "vega_lab vectorized" in res.stdout
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert out["clients"] == 3 and out["vega_s"] > 0 and 0 < out["vega_acc"] <= 1
+    assert out["compute_fraction"] == pytest.approx(out["centralized_s"] / out["vega_s"])
+    assert out["examples_processed"] == 1 * 5 * 1438
