@@ -129,12 +129,16 @@ def test_lab_command_prints_a_working_url_and_stops_on_ctrl_c(workspace: Path) -
         page = httpx.get(url, timeout=60)
         assert page.status_code == 200 and "JupyterLab" in page.text
     finally:
+        import threading
+
+        rest: list[str] = []  # keep reading, so a full pipe can never block the shutdown
+        threading.Thread(target=lambda: rest.extend(proc.stdout or []), daemon=True).start()
         proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(60)
+            proc.wait(90)
         except subprocess.TimeoutExpired:
             proc.kill()
-            raise
+            pytest.fail(f"vega-lab lab did not stop on Ctrl-C; its output: {''.join(rest)[-3000:]}")
     assert proc.returncode == 0
 
 
