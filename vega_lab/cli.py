@@ -246,6 +246,11 @@ def bench_federated(
 
 
 def _serve(handle: Any, what: str) -> None:
+    import signal
+
+    # A shell starts background jobs (`nohup ... &`) with SIGINT ignored, and Python then never
+    # installs its handler: Ctrl-C / SIGINT would not stop the server. Ask for it explicitly.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     typer.echo(f"{what} is up (log: {handle.log_path}). Open:\n\n    {handle.browse_url}\n")
     typer.echo("Press Ctrl-C to stop.")
     try:
