@@ -14,7 +14,7 @@ import torch
 from vega_lab.benchmarks.flower_fedavg import plain_sgd
 from vega_lab.federated import FederatedConfig, simulate
 from vega_lab.federated.data import build_data
-from vega_lab.models.mlp import mlp
+from vega_lab.federated.simulation import default_module
 
 
 def workload(clients: int, rounds: int, seed: int = 0) -> FederatedConfig:
@@ -40,7 +40,7 @@ def centralized_seconds(config: FederatedConfig) -> tuple[float, int]:
     data = build_data(config)
     x, y = torch.from_numpy(data.train_x), torch.from_numpy(data.train_y)
     total = config.rounds * config.local_epochs * len(y)
-    model = mlp(x.shape[1], list(config.hidden), data.dataset.n_classes, seed=config.seed)
+    model = default_module(config)
     gen = torch.Generator().manual_seed(config.seed)
     t0 = time.perf_counter()
     plain_sgd(

@@ -17,12 +17,7 @@ from vega_lab.federated.engines.flower_runtime import (
     ray_backend_config,
     start_ray,
 )
-from vega_lab.models.mlp import mlp
-
-
-def _model(config: FederatedConfig) -> torch.nn.Module:
-    ds = build_data(config).dataset
-    return mlp(ds.n_features, list(config.hidden), ds.n_classes, seed=config.seed)
+from vega_lab.federated.simulation import default_module
 
 
 def plain_sgd(
@@ -67,7 +62,7 @@ def run_flower_fedavg(config: FederatedConfig) -> dict[str, Any]:
     def train(msg: Message, context: Context) -> Message:
         cfg = FederatedConfig.model_validate_json(cfg_json)
         data = build_data(cfg).client(int(context.node_config["partition-id"]))
-        model = _model(cfg)
+        model = default_module(cfg)
         model.load_state_dict(msg.content["arrays"].to_torch_state_dict())
         gen = torch.Generator().manual_seed(cfg.seed + int(msg.content["config"]["server-round"]))
         x, y = torch.from_numpy(data.x), torch.from_numpy(data.y)
@@ -101,7 +96,7 @@ def run_flower_fedavg(config: FederatedConfig) -> dict[str, Any]:
         )
         result = strategy.start(
             grid=grid,
-            initial_arrays=ArrayRecord(_model(config).state_dict()),
+            initial_arrays=ArrayRecord(default_module(config).state_dict()),
             num_rounds=config.rounds,
         )
         out["state_dict"] = result.arrays.to_torch_state_dict()
@@ -132,7 +127,7 @@ def run_flower_fedavg(config: FederatedConfig) -> dict[str, Any]:
             "a ClientApp failed: see Flower's log above",
         )
     data = build_data(config)
-    model = _model(config)
+    model = default_module(config)
     model.load_state_dict(out["state_dict"])
     with torch.no_grad():
         acc = (model(data.x_test).argmax(1) == data.y_test).float().mean().item()

@@ -11,9 +11,10 @@ from typing import Any
 import pandas as pd
 import torch
 
+from vega_lab.datasets.shipped import load_dataset
 from vega_lab.federated.client import evaluate_flat
 from vega_lab.federated.config import FederatedConfig
-from vega_lab.federated.data import FederatedData, build_data
+from vega_lab.federated.data import build_data
 from vega_lab.federated.model import FlatModel, ParamSpec, TorchModel
 from vega_lab.federated.rounds import RoundRecord, run_rounds
 from vega_lab.federated.strategies import State, get_strategy
@@ -67,10 +68,11 @@ class FederatedResult:
         return Path(path)
 
 
-def default_model(config: FederatedConfig, data: FederatedData) -> TorchModel:
-    """The MLP of the config (e.g. 64-32-10 on digits), seeded by the config's seed."""
-    ds = data.dataset
-    return TorchModel(mlp(ds.n_features, list(config.hidden), ds.n_classes, seed=config.seed))
+def default_module(config: FederatedConfig) -> torch.nn.Module:
+    """The config's MLP (e.g. 64-32-10 on digits), seeded by the config's seed; the one model
+    definition the engines, the Flower benchmark and its centralized baseline share."""
+    ds = load_dataset(config.dataset)
+    return mlp(ds.n_features, list(config.hidden), ds.n_classes, seed=config.seed)
 
 
 def simulate(
@@ -95,7 +97,7 @@ def simulate(
     torch.manual_seed(config.seed)
     data = build_data(config)
     if model is None:
-        model = default_model(config, data)
+        model = TorchModel(default_module(config))
     elif isinstance(model, torch.nn.Module):
         model = TorchModel(model)
     strategy = get_strategy(config.strategy, **config.strategy_options)
