@@ -17,7 +17,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Point settings (and every kernel started from this process) at a fresh tmp folder."""
     from vega_lab.config import get_settings
+    from vega_lab.experiments import tracking
 
+    monkeypatch.setattr(tracking, "_CURRENT", None)  # no interactive run leaks between tests
     data, reports = tmp_path / "data", tmp_path / "reports"
     monkeypatch.setenv("VEGA_DATA_DIR", str(data))
     monkeypatch.setenv("VEGA_REPORTS_DIR", str(reports))

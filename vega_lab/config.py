@@ -72,12 +72,9 @@ class Settings(BaseSettings):
     @property
     def results_db_url(self) -> str:
         """The store URL; a bare path means a SQLite file."""
-        url = self.results_url
-        if not url:
+        if not self.results_url:
             return f"sqlite:///{self.data_path / 'results.sqlite'}"
-        if "://" in url:
-            return url
-        return f"sqlite:///{Path(url).expanduser().resolve()}"
+        return store_url(self.results_url)
 
     def apply_offline(self) -> None:
         """Make hub-backed libraries fail fast instead of trying the network."""
@@ -112,3 +109,10 @@ def ray_temp_dir() -> str:
     path = Path(tempfile.gettempdir()) / f"vega-ray-{digest}"
     path.mkdir(parents=True, exist_ok=True)
     return str(path)
+
+
+def store_url(url: str) -> str:
+    """A results-store URL: SQLAlchemy URLs pass through, a bare path means a SQLite file."""
+    if "://" in url:
+        return url
+    return f"sqlite:///{Path(url).expanduser().resolve()}"

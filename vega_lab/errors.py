@@ -83,3 +83,15 @@ class IntegrityError(VegaError):
 
 class SignatureError(VegaError):
     """A payload's HMAC is missing or does not match: another key, or the payload was tampered."""
+
+
+class PrivacyError(VegaError, ValueError):
+    """A privacy parameter is out of range (epsilon <= 0, delta outside (0, 1), ...)."""
+
+
+class PrivacyModelError(PrivacyError):
+    """Opacus cannot make this model private; the message names the offending layer."""
+
+
+class AuditError(VegaError, ValueError):
+    """A privacy audit is misconfigured, e.g. too few trials for the requested confidence."""

@@ -356,6 +356,10 @@ def open_store(url: str | None = None) -> ResultsStore:
         from vega_lab.config import get_settings
 
         url = get_settings().results_db_url
+    else:
+        from vega_lab.config import store_url
+
+        url = store_url(url)
     if url not in _STORES:
         _STORES[url] = ResultsStore(url)
     return _STORES[url]
