@@ -23,6 +23,13 @@ COMMANDS = [
     "bench",
     "bench sweep",
     "bench federated",
+    "bench dp-overhead",
+    "bench shadow-models",
+    "bench audit",
+    "privacy",
+    "privacy epsilon",
+    "privacy noise",
+    "privacy audit",
 ]
 
 

@@ -22,6 +22,7 @@ NOTEBOOKS = sorted(
 # from the repo root; a notebook missing here runs with its defaults.
 SMALL = {
     "centralized_baseline.ipynb": {"epochs": 2},
+    "dp_training.ipynb": {"epochs": 2, "epsilon": 8.0},
     "00_tour.ipynb": {"epochs": 1},
     "notebooks/federated.ipynb": {"rounds": 2, "num_clients": 4, "local_epochs": 1},
     "experiments/federated.ipynb": {"rounds": 3, "num_clients": 4, "local_epochs": 1},

@@ -185,6 +185,113 @@ def dashboards(
     _serve(start_dashboards(port=port), "Voila dashboards")
 
 
+privacy = typer.Typer(
+    help="Differential privacy: epsilon of a DP-SGD run, the noise for a target epsilon.",
+    no_args_is_help=True,
+)
+app.add_typer(privacy, name="privacy")
+
+SampleRateOpt = Annotated[
+    float, typer.Option("--sample-rate", help="Poisson rate q = batch size / dataset size.")
+]
+DeltaOpt = Annotated[float, typer.Option("--delta", help="Target delta, e.g. 1e-5 (< 1/n).")]
+StepsOpt = Annotated[int | None, typer.Option("--steps", help="Noisy steps T (or --epochs).")]
+EpochsOpt = Annotated[
+    float | None, typer.Option("--epochs", help="Epochs; steps = ceil(epochs / q) (or --steps).")
+]
+AccountantOpt = Annotated[
+    str | None, typer.Option("--accountant", help="rdp | prv | gdp (default: prv, tight).")
+]
+
+
+@privacy.command("epsilon")
+def privacy_epsilon(
+    sample_rate: SampleRateOpt,
+    noise: Annotated[float, typer.Option("--noise", help="Noise multiplier sigma.")],
+    delta: DeltaOpt,
+    steps: StepsOpt = None,
+    epochs: EpochsOpt = None,
+    accountant: AccountantOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Epsilon at DELTA after DP-SGD with Poisson rate Q, noise SIGMA, T steps (or E epochs)."""
+    from vega_lab.privacy.accounting import DEFAULT_ACCOUNTANT, guarantee
+
+    g = guarantee(
+        sample_rate,
+        noise,
+        steps=steps,
+        epochs=epochs,
+        delta=delta,
+        accountant=accountant or DEFAULT_ACCOUNTANT,
+    )
+    typer.echo(str(g))
+    if as_json:
+        _emit_json(g.to_dict())
+
+
+@privacy.command("noise")
+def privacy_noise(
+    epsilon: Annotated[float, typer.Option("--epsilon", help="Target epsilon.")],
+    sample_rate: SampleRateOpt,
+    delta: DeltaOpt,
+    steps: StepsOpt = None,
+    epochs: EpochsOpt = None,
+    accountant: AccountantOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The smallest noise multiplier keeping epsilon at DELTA within the target EPSILON."""
+    from vega_lab.privacy.accounting import DEFAULT_ACCOUNTANT, guarantee, noise_multiplier_for
+
+    name = accountant or DEFAULT_ACCOUNTANT
+    sigma = noise_multiplier_for(
+        epsilon, sample_rate, steps=steps, epochs=epochs, delta=delta, accountant=name
+    )
+    g = guarantee(sample_rate, sigma, steps=steps, epochs=epochs, delta=delta, accountant=name)
+    typer.echo(f"noise multiplier {sigma:.4f} for target epsilon {epsilon:g}: {g}")
+    if as_json:
+        _emit_json({**g.to_dict(), "target_epsilon": epsilon})
+
+
+@privacy.command("audit")
+def privacy_audit(
+    epsilon: Annotated[float, typer.Option("--epsilon", help="Claimed epsilon (sets the noise).")],
+    canaries: Annotated[int, typer.Option("--canaries", help="Canaries per training run.")] = 1,
+    trials: Annotated[
+        int, typer.Option("--trials", help="Training runs; 1 = the one-run audit.")
+    ] = 4000,
+    threat: Annotated[
+        str, typer.Option("--threat", help="white-box (gradient canaries) | black-box (input).")
+    ] = "white-box",
+    delta: Annotated[float, typer.Option("--delta", help="delta of the claim.")] = 1e-5,
+    confidence: Annotated[float, typer.Option(help="Confidence of the bound.")] = 0.95,
+    bound: Annotated[str, typer.Option(help="gdp | eps-delta (multi-run bound).")] = "gdp",
+    steps: Annotated[int, typer.Option(help="DP-SGD steps per run.")] = 10,
+    sample_rate: Annotated[float, typer.Option(help="Poisson sampling rate q.")] = 1.0,
+    noise_scale: Annotated[
+        float, typer.Option(help="Plant a bug: add this fraction of the claimed noise.")
+    ] = 1.0,
+    seed: Annotated[int, typer.Option(help="Seed of the whole audit.")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Audit DP-SGD: train TRIALS runs with CANARIES canaries, bound epsilon from below, and
+    print the verdict (DP VIOLATION when the bound exceeds the claim)."""
+    from tqdm.auto import tqdm
+
+    from vega_lab.privacy.audit import run_audit
+
+    with tqdm(total=trials, desc="audit runs", unit="run", disable=as_json) as bar:
+        report = run_audit(
+            epsilon=epsilon, canaries=canaries, trials=trials, threat=threat, delta=delta,
+            confidence=confidence, bound=bound, steps=steps, sample_rate=sample_rate,
+            noise_scale=noise_scale, seed=seed,
+            progress=lambda done, total: bar.update(done - bar.n),
+        )  # fmt: skip
+    typer.echo(report.summary())
+    if as_json:
+        _emit_json(report.as_dict())
+
+
 bench = typer.Typer(
     help="Benchmark programs: side-by-side timings, a JSON last line.", no_args_is_help=True
 )
@@ -242,6 +349,106 @@ def bench_federated(
     if flower:
         typer.echo(f"  speedup (flower_s / vega_s): {out['speedup']:.1f}x")
     typer.echo(f"  compute_fraction (centralized_s / vega_s): {out['compute_fraction']:.2f}")
+    _emit_json(out)
+
+
+@bench.command("dp-overhead")
+def bench_dp_overhead(
+    dataset: Annotated[
+        list[str] | None, typer.Option(help="digits and/or mnist (repeat the option).")
+    ] = None,
+    mode: Annotated[
+        list[str] | None,
+        typer.Option(help="Grad-sample modes: hooks, functorch, ew, ghost (default: all)."),
+    ] = None,
+    repeats: Annotated[int, typer.Option(min=1, help="Timed epochs per variant (median).")] = 5,
+    batch_size: Annotated[int, typer.Option(min=1, help="Expected logical batch.")] = 64,
+    threads: Annotated[int, typer.Option(min=1, help="torch threads while training.")] = 1,
+) -> None:
+    """One epoch of DP-SGD in each Opacus grad-sample mode vs the same epoch without DP."""
+    from vega_lab.benchmarks.dp_overhead import BASELINE
+    from vega_lab.benchmarks.dp_overhead import bench_dp_overhead as run
+    from vega_lab.privacy.config import GRAD_SAMPLE_MODES
+
+    modes = mode or list(GRAD_SAMPLE_MODES)
+    out = run(
+        datasets=dataset or ["digits"],
+        modes=modes,
+        repeats=repeats,
+        batch_size=batch_size,
+        threads=threads,
+    )
+    for r in out["results"]:
+        typer.echo(
+            f"{r['dataset']}: MLP {r['hidden']}, batch {batch_size} (Poisson, "
+            f"q={r['sample_rate']:.4f}, {r['steps_per_epoch']} steps/epoch), sigma 1.0, C 1.0, "
+            "SGD lr 0.1 momentum 0.9, "
+            f"{threads} thread(s); one epoch, median of {repeats}:"
+        )
+        typer.echo(f"  {'variant':<16}{'epoch s':>10}{'DP/non-DP':>11}{'accuracy':>10}")
+        for name in [BASELINE, *modes]:
+            v = r["variants"][name]
+            label = "non-private SGD" if name == BASELINE else f"DP-SGD {name}"
+            typer.echo(
+                f"  {label:<16}{v['epoch_s']:>10.4f}{v['ratio']:>10.2f}x{v['accuracy']:>10.3f}"
+            )
+        typer.echo(f"  epsilon after the epoch (delta 1e-5): {r['epsilon_after_epoch']:.3f}")
+    _emit_json(out)
+
+
+@bench.command("shadow-models")
+def bench_shadow_models(
+    models: Annotated[int, typer.Option(min=1, help="Shadow models to train.")] = 64,
+    repeats: Annotated[int, typer.Option(min=1, help="Alternated repetitions (median).")] = 3,
+    steps: Annotated[int, typer.Option(min=1, help="SGD steps per model.")] = 300,
+    batch: Annotated[int, typer.Option(min=1, help="Expected Poisson batch size.")] = 32,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 0.5,
+    dp: Annotated[bool, typer.Option(help="DP-SGD shadows (sequential side: Opacus).")] = False,
+    noise_multiplier: Annotated[float, typer.Option(help="DP-SGD noise multiplier.")] = 1.0,
+    max_grad_norm: Annotated[float, typer.Option(help="DP-SGD clipping norm.")] = 1.0,
+    threads: Annotated[int, typer.Option(min=0, help="torch threads (0: torch's default).")] = 1,
+) -> None:
+    """Shadow models on digits trained batched (train_copies) and one after another."""
+    from vega_lab.benchmarks.shadow_models import bench_shadow_models as run
+    from vega_lab.benchmarks.shadow_models import report_lines
+
+    out = run(
+        models=models, repeats=repeats, steps=steps, batch=batch, lr=lr, dp=dp,
+        noise_multiplier=noise_multiplier, max_grad_norm=max_grad_norm, threads=threads or None,
+    )  # fmt: skip
+    typer.echo("\n".join(report_lines(out)))
+    _emit_json(out)
+
+
+@bench.command("audit")
+def bench_audit(
+    trials: Annotated[int, typer.Option(min=4, help="Training runs per audit.")] = 4000,
+    canaries: Annotated[int, typer.Option(min=1, help="Dirac canaries per run.")] = 48,
+    steps: Annotated[int, typer.Option(min=1, help="DP-SGD steps per run.")] = 10,
+    poisson: Annotated[bool, typer.Option(help="Also audit Poisson-sampled DP-SGD.")] = True,
+) -> None:
+    """White-box gradient-canary audits at epsilon 1, 2, 4: bound / claim, and a planted bug."""
+    from vega_lab.benchmarks.audit_tightness import bench_audit as run
+
+    out = run(trials=trials, canaries=canaries, steps=steps, poisson=poisson)
+    typer.echo(
+        f"white-box multi-run audits of DP-SGD (digits, 64-16-10 MLP, {steps} steps), "
+        f"{trials} runs x {canaries} Dirac canaries, 95% confidence:"
+    )
+    typer.echo(
+        f"  {'setting':<40}{'claimed':>8}{'gdp lb':>8}{'(e,d) lb':>9}{'1-run lb':>9}"
+        f"{'lb/claim':>9}{'AUC':>7}{'s':>7}  verdict"
+    )
+    for r in out["rows"]:
+        typer.echo(
+            f"  {r['setting']:<40}{r['claimed_epsilon']:>8.3f}{r['gdp_lb']:>8.3f}"
+            f"{r['eps_delta_lb']:>9.3f}{r['one_run_lb']:>9.3f}{r['ratio']:>9.2f}"
+            f"{r['auc']:>7.3f}{r['seconds']:>7.1f}  {r['verdict']}"
+        )
+    typer.echo(
+        f"  smallest lb/claim at q=1: {out['min_ratio']:.2f}; planted bug caught: "
+        f"{out['bug_caught']}; total {out['total_s']:.0f} s"
+    )
     _emit_json(out)
 
 

@@ -134,9 +134,7 @@ def test_black_box_and_one_run_audits_run_and_stay_below_the_claim() -> None:
     one = run_audit(epsilon=4.0, trials=1, canaries=2000, hidden=(64,), seed=5)
     assert one.method == "one-run"
     assert one.verdict == "CONSISTENT" and 0.0 < one.empirical_epsilon_lb <= 4.0
-    caught = run_audit(
-        epsilon=2.0, trials=1, canaries=2000, hidden=(64,), noise_scale=0.1, seed=5
-    )
+    caught = run_audit(epsilon=2.0, trials=1, canaries=2000, hidden=(64,), noise_scale=0.1, seed=5)
     with pytest.raises(AuditError, match="distinct coordinates"):
         run_audit(epsilon=2.0, trials=1, canaries=2000, hidden=(8,))
     assert caught.verdict == VIOLATION
@@ -178,3 +176,21 @@ def test_config_round_trips() -> None:
     c = AuditConfig.make(epsilon=1.5, threat="black-box")
     assert AuditConfig.make(**c.model_dump()) == c
     assert c.canary_kind == "input" and c.method == "multi-run (gdp)"
+
+
+def test_cli_audit_prints_the_verdict_and_a_json_last_line() -> None:
+    import json
+
+    from tests.test_cli import cli
+
+    res = cli("privacy", "audit", "--epsilon", "2", "--canaries", "16", "--trials", "300",
+              "--noise-scale", "0.1", "--json")  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert {"claimed_epsilon", "empirical_epsilon_lb", "confidence", "verdict"} <= set(out)
+    assert out["verdict"] == "DP VIOLATION" and out["confidence"] == 0.95
+    assert "DP VIOLATION" in res.stdout
+    bad = cli("privacy", "audit", "--epsilon", "2", "--threat", "grey-box")
+    assert bad.returncode == 2 and "error:" in bad.stderr
+    few = cli("privacy", "audit", "--epsilon", "2", "--trials", "5")
+    assert few.returncode == 2 and "too few" in few.stderr

@@ -82,7 +82,9 @@ def test_clipped_sum_equals_opacus_dp_optimizer() -> None:
     loss.backward()
     opt.pre_step()  # clip, accumulate, (no) noise, scale by 1 / expected batch size
     opacus_grad = torch.cat([p.grad.flatten() for p in gsm.parameters()]) * 32
-    ours = clipped_gradient_sum(shape, theta, x.unsqueeze(0), y.unsqueeze(0), torch.ones(1, 32), 0.7)
+    ours = clipped_gradient_sum(
+        shape, theta, x.unsqueeze(0), y.unsqueeze(0), torch.ones(1, 32), 0.7
+    )
     torch.testing.assert_close(ours[0], opacus_grad, atol=1e-5, rtol=1e-4)
 
 

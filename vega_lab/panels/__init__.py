@@ -4,12 +4,16 @@ from typing import Any
 
 from vega_lab.panels.experiments import ExperimentsPanel
 
-__all__ = ["ExperimentsPanel", "FederatedPanel"]
+__all__ = ["AuditPanel", "ExperimentsPanel", "FederatedPanel"]
 
 
-def __getattr__(name: str) -> Any:  # FederatedPanel pulls in torch: only when asked for
+def __getattr__(name: str) -> Any:  # these panels pull in torch: only when asked for
     if name == "FederatedPanel":
         from vega_lab.panels.federated import FederatedPanel
 
         return FederatedPanel
+    if name == "AuditPanel":
+        from vega_lab.panels.audit import AuditPanel
+
+        return AuditPanel
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

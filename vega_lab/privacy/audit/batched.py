@@ -70,9 +70,7 @@ class MLPShape:
         raise AuditError(f"layer {layer} does not exist in an MLP of sizes {self.sizes}")
 
 
-def init_params(
-    shape: MLPShape, copies: int, *, seed: int, same_init: bool = True
-) -> torch.Tensor:
+def init_params(shape: MLPShape, copies: int, *, seed: int, same_init: bool = True) -> torch.Tensor:
     """PyTorch's default Linear initialization, for all copies (one draw shared, or one each)."""
     gen = torch.Generator().manual_seed(seed)
     n = 1 if same_init else copies
@@ -143,7 +141,9 @@ def clipped_gradient_sum(
     errors.reverse()
     scale = weight
     if max_grad_norm is not None:
-        sq = sum((e * e).sum(2) * ((a * a).sum(-1) + 1.0) for e, a in zip(errors, inputs))
+        sq = sum(
+            (e * e).sum(2) * ((a * a).sum(-1) + 1.0) for e, a in zip(errors, inputs, strict=True)
+        )
         scale = weight * torch.clamp(max_grad_norm / (sq.sqrt() + 1e-6), max=1.0)
     grads = []
     for e, a in zip(errors, inputs, strict=True):

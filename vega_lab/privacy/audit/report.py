@@ -83,8 +83,7 @@ class AuditReport:
             f"{c.accountant}, noise multiplier {self.noise_multiplier:.4f})",
             f"empirical epsilon lb {self.empirical_epsilon_lb:.3f}  at {c.confidence:.0%} "
             f"confidence ({self.tightness:.0%} of the claim)",
-            "other bounds         "
-            + ", ".join(f"{k} {v:.3f}" for k, v in self.bounds.items()),
+            "other bounds         " + ", ".join(f"{k} {v:.3f}" for k, v in self.bounds.items()),
             f"attack               AUC {self.attack.auc:.3f}, "
             + ", ".join(f"TPR@{f:.1%} FPR {t:.3f}" for f, t in self.attack.tpr_at.items()),
         ]
@@ -107,7 +106,7 @@ class AuditReport:
         floor = float(frame["fpr"].min())
         diag = alt.Chart(
             __import__("pandas").DataFrame({"fpr": [floor, 1.0], "tpr": [floor, 1.0]})
-        ).mark_line(strokeDash=[4, 4], color="gray")
+        ).mark_line(strokeDash=[4, 4], color="gray").encode(x="fpr:Q", y="tpr:Q")
         curve = (
             alt.Chart(frame)
             .mark_line()
@@ -139,9 +138,11 @@ class AuditReport:
                 ),
             )
         )
-        rule = alt.Chart(pd.DataFrame({"epsilon": [self.claimed_epsilon]})).mark_rule(
-            color="black"
-        ).encode(x="epsilon:Q")
+        rule = (
+            alt.Chart(pd.DataFrame({"epsilon": [self.claimed_epsilon]}))
+            .mark_rule(color="black")
+            .encode(x="epsilon:Q")
+        )
         return (bars + rule).properties(
             title=f"{self.verdict}: bound vs claim", width=320, height=120
         )

@@ -79,9 +79,7 @@ def likelihood_ratio_score(
     a = (observations - 0.5) / noise_multiplier**2
     if sample_rate >= 1.0:
         return a.sum(0)
-    mix = torch.logaddexp(
-        torch.full_like(a, math.log1p(-sample_rate)), a + math.log(sample_rate)
-    )
+    mix = torch.logaddexp(torch.full_like(a, math.log1p(-sample_rate)), a + math.log(sample_rate))
     return mix.sum(0)
 
 

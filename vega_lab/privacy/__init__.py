@@ -1,0 +1,34 @@
+"""Privacy-preserving ML: accounting (epsilon for a DP-SGD run, noise for a target epsilon).
+
+Importing this package stays cheap: Opacus and SciPy are loaded only when a number is
+computed. Bad input raises ``vega_lab.errors.PrivacyError`` (or ``UnknownNameError`` for an
+unknown accountant name).
+"""
+
+from __future__ import annotations
+
+from vega_lab.privacy.accounting import (
+    ACCOUNTANTS,
+    epsilon,
+    get_accountant,
+    noise_multiplier_for,
+)
+
+__all__ = ["ACCOUNTANTS", "epsilon", "get_accountant", "noise_multiplier_for"]
+
+# DP-SGD training (torch + Opacus) loads on first use, so `import vega_lab.privacy` stays cheap.
+_LAZY = {
+    "DPTrainingConfig": "vega_lab.privacy.config",
+    "DPTrainingResult": "vega_lab.privacy.training",
+    "DPEpochRecord": "vega_lab.privacy.training",
+    "train_private": "vega_lab.privacy.training",
+}
+__all__ += list(_LAZY)
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
