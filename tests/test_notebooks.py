@@ -27,6 +27,9 @@ SMALL = {
     "notebooks/federated.ipynb": {"rounds": 2, "num_clients": 4, "local_epochs": 1},
     "experiments/federated.ipynb": {"rounds": 3, "num_clients": 4, "local_epochs": 1},
     "widgets/federated.ipynb": {"rounds": 2, "num_clients": 4, "autorun": True},
+    "dp_audit.ipynb": {"trials": 200, "epsilon": 4.0},
+    "notebooks/privacy.ipynb": {"epochs": 1, "audit_trials": 200},
+    "widgets/privacy.ipynb": {"trials": 200, "noise_scale": 0.1, "autorun": True},
 }
 
 

@@ -23,7 +23,7 @@ from vega_lab.errors import PrivacyError, UnknownNameError, VegaError
 from vega_lab.privacy import ACCOUNTANTS, epsilon, get_accountant, noise_multiplier_for
 from vega_lab.privacy.accounting import DEFAULT_ACCOUNTANT, guarantee, resolve_steps
 from vega_lab.privacy.accounting.gdp import GDPAccountant
-from vega_lab.privacy.accounting.rdp import DEFAULT_ORDERS, RDPAccountant
+from vega_lab.privacy.accounting.rdp import RDPAccountant
 
 NAMES = sorted(ACCOUNTANTS)
 MNIST_Q = 256 / 60000  # MNIST (n = 60000) with batch 256: the literature's standard example
@@ -35,31 +35,31 @@ MNIST_Q = 256 / 60000  # MNIST (n = 60000) with batch 256: the literature's stan
 
 @pytest.mark.parametrize("name", NAMES)
 def test_epsilon_falls_as_noise_grows(name: str) -> None:
-    eps = [epsilon(0.01, s, steps=100, delta=1e-5, accountant=name) for s in (0.7, 1.0, 2.0, 4.0)]
+    eps = [epsilon(0.01, s, steps=50, delta=1e-5, accountant=name) for s in (0.7, 1.0, 2.0, 4.0)]
     assert all(isinstance(e, float) and e > 0 for e in eps)
     assert eps == sorted(eps, reverse=True) and len(set(eps)) == len(eps)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_epsilon_grows_with_steps_and_sample_rate(name: str) -> None:
-    by_steps = [epsilon(0.01, 1.0, steps=t, delta=1e-5, accountant=name) for t in (10, 100, 300)]
-    by_rate = [epsilon(q, 1.0, steps=100, delta=1e-5, accountant=name) for q in (0.001, 0.01, 0.1)]
+    by_steps = [epsilon(0.01, 1.0, steps=t, delta=1e-5, accountant=name) for t in (10, 50, 200)]
+    by_rate = [epsilon(q, 1.0, steps=50, delta=1e-5, accountant=name) for q in (0.001, 0.01, 0.1)]
     assert by_steps[0] < by_steps[1] < by_steps[2]
     assert by_rate[0] < by_rate[1] < by_rate[2]
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_epsilon_falls_as_delta_grows_and_is_never_negative(name: str) -> None:
-    eps = [epsilon(0.01, 1.0, steps=100, delta=d, accountant=name) for d in (1e-8, 1e-5, 0.5)]
+    eps = [epsilon(0.01, 1.0, steps=50, delta=d, accountant=name) for d in (1e-8, 1e-5, 0.5)]
     assert eps[0] > eps[1] > eps[2] >= 0.0
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_noise_multiplier_for_inverts_epsilon(name: str) -> None:
-    sigma = noise_multiplier_for(2.0, 0.01, steps=300, delta=1e-5, accountant=name)
-    achieved = epsilon(0.01, sigma, steps=300, delta=1e-5, accountant=name)
+    sigma = noise_multiplier_for(2.0, 0.01, steps=100, delta=1e-5, accountant=name)
+    achieved = epsilon(0.01, sigma, steps=100, delta=1e-5, accountant=name)
     assert 2.0 * (1 - 2e-3) <= achieved <= 2.0  # the safe side, within the search tolerance
-    assert epsilon(0.01, sigma * 0.98, steps=300, delta=1e-5, accountant=name) > 2.0
+    assert epsilon(0.01, sigma * 0.98, steps=100, delta=1e-5, accountant=name) > 2.0
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -267,7 +267,8 @@ def test_rdp_agrees_with_dp_accounting(q: float, sigma: float, steps: int) -> No
     ref = RdpAccountant(orders=CHECK_ORDERS).compose(_sampled_gaussian(q, sigma, steps))
     ours = RDPAccountant(orders=CHECK_ORDERS)
     got = epsilon(q, sigma, steps=steps, delta=1e-5, accountant=ours)
-    assert got == pytest.approx(ref.get_epsilon(1e-5), rel=1e-2)  # observed: < 1e-6
+    # observed: within 1e-14 on 11 of 12 points, 2e-4 at q 0.1, sigma 0.8, 10 steps
+    assert got == pytest.approx(ref.get_epsilon(1e-5), rel=1e-2)
 
 
 def test_rdp_fractional_orders_match_high_precision_integral() -> None:
@@ -298,7 +299,7 @@ def test_prv_agrees_with_dp_accounting_pld(q: float, sigma: float, steps: int) -
     ref = PLDAccountant(value_discretization_interval=1e-3)
     ref.compose(_sampled_gaussian(q, sigma, steps))
     got = epsilon(q, sigma, steps=steps, delta=1e-5, accountant="prv")
-    assert got == pytest.approx(ref.get_epsilon(1e-5), rel=1e-2)  # observed: -0.1 % to +0.4 %
+    assert got == pytest.approx(ref.get_epsilon(1e-5), rel=1e-2)  # observed: -0.1 % to +0.3 %
 
 
 # GDP is not cross-checked to 1 %: it is the CLT *approximation* of the same quantity. Against

@@ -147,7 +147,7 @@ def test_non_private_copies_learn_digits() -> None:
     shape = MLPShape((64, 32, 10))
     members = torch.zeros(8, len(x), dtype=torch.bool)
     members[:, :1200] = True
-    run = train_copies(x, y, members, shape=shape, steps=150, lr=0.5, sample_rate=0.05, seed=0)
+    run = train_copies(x, y, members, shape=shape, steps=300, lr=0.5, sample_rate=0.05, seed=0)
     logits, _, _ = forward(shape, run.theta, x[1200:])
     acc = (logits.argmax(-1) == y[1200:]).float().mean(1)
     assert float(acc.min()) > 0.85, acc

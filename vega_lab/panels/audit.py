@@ -203,7 +203,9 @@ class AuditPanel(w.VBox):
         )
 
     def _fail(self, exc: BaseException) -> None:
-        self.error = exc
+        """Show the error and clear the last verdict, so it is never read as this audit's."""
+        self.error, self.report = exc, None
+        self.verdict.value, self.chart.outputs, self._spec = "", (), None
         self.progress.bar_style = "danger"
         text = str(exc) if isinstance(exc, VegaError) else f"{type(exc).__name__}: {exc}"
         self._say(text, "danger")

@@ -4,9 +4,10 @@ Three accountants, chosen by name (``ACCOUNTANTS``), one module each:
 
 * ``"prv"`` (default) -- numerical composition of privacy loss random variables (Gopi et al.
   2021). The default because it is *tight and a guarantee at once*: it returns an upper bound
-  on epsilon that is within 0.1 % of the exact value, where RDP over-reports by 10-30 % (a
-  needlessly noisy model for the same budget) and GDP is a CLT approximation that can
-  under-report (not a guarantee). Costs tens to hundreds of milliseconds.
+  on epsilon within about 0.1 % of the exact value, where RDP over-reports by 8-20 % at
+  typical DP-SGD settings and by 2-3x with few steps (so a needlessly noisy model for the same
+  budget), and GDP is a CLT approximation that can under-report (not a guarantee). Costs
+  0.1-0.5 s per epsilon.
 * ``"rdp"`` -- Renyi DP (Mironov 2017): a looser upper bound, fast and robust at any delta;
   the number most DP-SGD papers report.
 * ``"gdp"`` -- Gaussian DP by the central limit theorem (Bu et al. 2020): closed form.
@@ -15,8 +16,12 @@ All three model Poisson sampling with rate q (the expected batch size over the d
 Gaussian noise sigma times the clipping norm, and add-or-remove-one adjacency, as Opacus does.
 
     >>> from vega_lab.privacy import epsilon, noise_multiplier_for
-    >>> epsilon(256 / 60000, 1.1, epochs=60, delta=1e-5)          # doctest: +SKIP
-    >>> noise_multiplier_for(3.0, 256 / 60000, epochs=60, delta=1e-5)  # doctest: +SKIP
+    >>> round(epsilon(256 / 60000, 1.1, epochs=60, delta=1e-5), 2)  # TF Privacy's MNIST run
+    2.39
+    >>> round(epsilon(256 / 60000, 1.1, epochs=60, delta=1e-5, accountant="rdp"), 2)
+    2.6
+    >>> round(noise_multiplier_for(3.0, 256 / 60000, epochs=60, delta=1e-5), 3)
+    0.97
 """
 
 from __future__ import annotations
@@ -55,7 +60,7 @@ def get_accountant(name: str | Accountant = DEFAULT_ACCOUNTANT) -> Accountant:
     """The accountant registered as ``name`` (an Accountant instance passes through)."""
     if isinstance(name, Accountant):
         return name
-    key = name.strip().lower() if isinstance(name, str) else name
+    key = name.strip().lower() if isinstance(name, str) else None
     if key not in ACCOUNTANTS:
         raise UnknownNameError(
             f"unknown accountant {name!r}", f"use one of: {', '.join(sorted(ACCOUNTANTS))}"

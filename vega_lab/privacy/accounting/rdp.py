@@ -2,10 +2,11 @@
 
 One noisy step is (alpha, rdp(alpha))-RDP for every order alpha; T steps add up to
 T * rdp(alpha); the conversion to (epsilon, delta) of Balle et al. 2020 (Theorem 21) is then
-minimized over the orders. Cheap, a proven upper bound, and the accountant of the DP-SGD
-literature (Abadi et al. 2016's moments accountant is the same curve with a looser conversion),
-but typically 10-30 % above the tight PRV/PLD value. The maths is Opacus's
-(``opacus.accountants.analysis.rdp``); this module picks the order grid.
+minimized over the orders. A proven upper bound, robust at any delta, and the accountant of
+the DP-SGD literature (Abadi et al. 2016's moments accountant is the same curve with a looser
+conversion), but above the tight PRV/PLD value: by 8-20 % at typical DP-SGD settings, 2-3x
+with few steps. The maths is Opacus's (``opacus.accountants.analysis.rdp``); this module picks
+the order grid and caches one step's curve per (q, sigma), so sweeps over steps are instant.
 """
 
 from __future__ import annotations
@@ -32,27 +33,9 @@ DEFAULT_ORDERS: tuple[float, ...] = tuple(
 
 #: A coarse grid for where RDP only sizes something (the PRV grid): a fifth of the cost.
 COARSE_ORDERS: tuple[float, ...] = (
-    1.02,
-    1.05,
-    1.1,
-    1.25,
-    1.5,
-    1.75,
-    2,
-    2.5,
-    3,
-    3.5,
-    4,
-    5,
-    6,
-    8,
-    10,
-    12,
-    16,
-    20,
-    24,
-    32,
-) + (48, 64, 96, 128, 256, 512, 1024, 2048, 4096)
+    *(1.02, 1.05, 1.1, 1.25, 1.5, 1.75, 2, 2.5, 3, 3.5, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32),
+    *(48, 64, 96, 128, 256, 512, 1024, 2048, 4096),
+)
 
 
 def rdp_one_step(

@@ -187,18 +187,34 @@ class BatchedRun:
     observations: torch.Tensor | None  # [steps, M, K] white-box view of the canary coordinates
 
 
-def _poisson_batch(
-    members: torch.Tensor, sample_rate: float, gen: torch.Generator
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Indices ``[M, Bmax]`` and validity mask of one Poisson-sampled batch per copy."""
-    if sample_rate >= 1.0:
-        picked = members
-    else:
-        picked = members & (torch.rand(members.shape, generator=gen) < sample_rate)
-    bmax = max(int(picked.sum(1).max()), 1)
-    keys = torch.where(picked, torch.rand(picked.shape, generator=gen), 2.0)
-    idx = keys.topk(bmax, dim=1, largest=False).indices
-    return idx, picked.gather(1, idx)
+class PoissonSampler:
+    """One Poisson-sampled batch per copy (each member in with probability q), in O(M B).
+
+    Picking each of a copy's members independently with probability q is the same as walking
+    its member list with geometric gaps, so only about B random numbers per copy are needed
+    instead of n (the naive way draws a uniform per example and sorts)."""
+
+    def __init__(self, members: torch.Tensor, sample_rate: float) -> None:
+        self.q = sample_rate
+        self.n = members.sum(1)
+        length = max(int(self.n.max()), 1)
+        # each row: that copy's member indices first (stable, so in index order)
+        self.own = torch.argsort((~members).to(torch.int8), dim=1, stable=True)[:, :length]
+        mean = sample_rate * length
+        self.k = math.ceil(mean + 6 * math.sqrt(mean * (1 - sample_rate)) + 8)
+
+    def __call__(self, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Indices ``[M, Bmax]`` into the data and their validity mask."""
+        m = self.own.shape[0]
+        pos = torch.empty(m, self.k).geometric_(self.q, generator=gen).cumsum_(1)
+        while bool((pos[:, -1] <= self.n).any()):  # rare: the walk has not passed n yet
+            more = torch.empty(m, self.k).geometric_(self.q, generator=gen).cumsum_(1)
+            pos = torch.cat([pos, more + pos[:, -1:]], 1)
+        pos = pos.long() - 1
+        valid = pos < self.n.unsqueeze(1)  # a prefix of each row
+        bmax = max(int(valid.sum(1).max()), 1)
+        pos, valid = pos[:, :bmax], valid[:, :bmax]
+        return self.own.gather(1, pos.clamp_(max=self.own.shape[1] - 1)), valid
 
 
 def train_copies(
@@ -275,6 +291,7 @@ def _train_chunk(
     # Dense when most examples are in most batches: every copy sees the shared inputs with a
     # 0/1 weight (large matrix products, no gather); sparse (gathered batches) otherwise.
     dense = sample_rate * float(members.float().mean()) > 0.3
+    sampler = None if dense else PoissonSampler(members, sample_rate)
     for _ in range(steps):
         if dense:
             valid = members
@@ -282,8 +299,9 @@ def _train_chunk(
                 valid = members & (torch.rand(members.shape, generator=gen) < sample_rate)
             xb, yb = x, y.unsqueeze(0).expand(members.shape[0], -1)
         else:
-            idx, valid = _poisson_batch(members, sample_rate, gen)
-            xb, yb = x[idx], y[idx]
+            idx, valid = sampler(gen)
+            xb = x.index_select(0, idx.flatten()).view(*idx.shape, -1)
+            yb = y.index_select(0, idx.flatten()).view(idx.shape)
         clip = dp.max_grad_norm if dp is not None else None
         g = clipped_gradient_sum(shape, theta, xb, yb, valid.float(), clip)
         if canaries is not None:
@@ -296,7 +314,7 @@ def _train_chunk(
             std = dp.noise_multiplier * dp.max_grad_norm * dp.noise_scale
             g.add_(torch.randn(g.shape, generator=gen), alpha=std)
         before = theta[:, canaries.coords].clone() if canaries is not None else None
-        theta.sub_(lr * g / expected)
+        theta.sub_(g.mul_(lr / expected))
         if canaries is not None:
             c = dp.max_grad_norm if dp is not None else 1.0
             # What the white-box adversary sees: the update along each canary coordinate, in

@@ -30,6 +30,7 @@ import numpy as np
 from scipy import optimize, stats
 
 from vega_lab.errors import AuditError
+from vega_lab.privacy.accounting._gaussian import gaussian_delta, gaussian_epsilon
 from vega_lab.privacy.validation import check_delta
 
 
@@ -47,31 +48,16 @@ def clopper_pearson_upper(k: int | np.ndarray, n: int, alpha: float) -> np.ndarr
     return np.where(k >= n, 1.0, stats.beta.ppf(1.0 - alpha, k + 1.0, np.maximum(n - k, 1e-12)))
 
 
-def gdp_delta(epsilon: float | np.ndarray, mu: float) -> np.ndarray:
-    """delta(epsilon) of mu-GDP (Dong, Roth and Su 2019, Corollary 2.13)."""
-    epsilon = np.asarray(epsilon, dtype=float)
-    return stats.norm.cdf(-epsilon / mu + mu / 2) - np.exp(epsilon) * stats.norm.cdf(
-        -epsilon / mu - mu / 2
-    )
-
-
 def gdp_epsilon(mu: float, delta: float) -> float:
-    """The epsilon at which mu-GDP has the given delta (0 when mu-GDP is already below delta)."""
+    """The epsilon at which mu-GDP has the given delta (the accountant's exact curve)."""
     check_delta(delta)
-    if mu <= 0 or gdp_delta(0.0, mu) <= delta:
-        return 0.0
-    hi = 1.0
-    while gdp_delta(hi, mu) > delta:
-        hi *= 2.0
-        if hi > 1e4:
-            return math.inf
-    return float(optimize.brentq(lambda e: float(gdp_delta(e, mu)) - delta, 0.0, hi, xtol=1e-10))
+    return gaussian_epsilon(mu, delta)
 
 
 def gdp_mu(epsilon: float, delta: float) -> float:
     """The mu whose mu-GDP curve gives exactly (epsilon, delta): the inverse of `gdp_epsilon`."""
     check_delta(delta)
-    return float(optimize.brentq(lambda m: float(gdp_delta(epsilon, m)) - delta, 1e-6, 100.0))
+    return float(optimize.brentq(lambda m: gaussian_delta(epsilon, m) - delta, 1e-6, 100.0))
 
 
 def _eps_from_rates(fpr_u: np.ndarray, fnr_u: np.ndarray, delta: float) -> np.ndarray:

@@ -104,9 +104,11 @@ class AuditReport:
 
         frame = roc_frame(self.scores_in, self.scores_out, label=f"{self.config.threat} audit")
         floor = float(frame["fpr"].min())
-        diag = alt.Chart(
-            __import__("pandas").DataFrame({"fpr": [floor, 1.0], "tpr": [floor, 1.0]})
-        ).mark_line(strokeDash=[4, 4], color="gray").encode(x="fpr:Q", y="tpr:Q")
+        diag = (
+            alt.Chart(__import__("pandas").DataFrame({"fpr": [floor, 1.0], "tpr": [floor, 1.0]}))
+            .mark_line(strokeDash=[4, 4], color="gray")
+            .encode(x="fpr:Q", y="tpr:Q")
+        )
         curve = (
             alt.Chart(frame)
             .mark_line()
@@ -146,3 +148,73 @@ class AuditReport:
         return (bars + rule).properties(
             title=f"{self.verdict}: bound vs claim", width=320, height=120
         )
+
+
+def sweep_chart(frame: Any, *, by: str | None = None, width: int = 360, height: int = 300):
+    """Empirical epsilon lower bound against the claimed epsilon across runs (altair): a point
+    per run, coloured by verdict, the mean per claim as a line, and the diagonal a violating
+    run lands above. One chart answers "how much of each claim can the audit confirm?".
+
+    ``frame`` has one row per run with ``claimed_epsilon`` and ``empirical_epsilon_lb``:
+    a results-store ``runs_frame(sweep_id=...)`` (its ``m.``/``p.`` prefixes are dropped,
+    unfinished runs skipped) or rows of `AuditReport.as_dict`. ``by`` names a column (e.g.
+    ``"noise_scale"``) that splits the runs into one line and one point shape per value.
+    """
+    import altair as alt
+    import pandas as pd
+
+    from vega_lab.errors import AuditError
+
+    data = pd.DataFrame(frame).copy()
+    for prefix in ("p.", "m."):  # metrics win over a parameter of the same name
+        data = data.rename(columns={c: c[2:] for c in data.columns if c.startswith(prefix)})
+    data = data.loc[:, ~data.columns.duplicated(keep="last")]
+    need = ["claimed_epsilon", "empirical_epsilon_lb"]
+    missing = [c for c in need + ([by] if by else []) if c not in data.columns]
+    if missing:
+        raise AuditError(
+            f"sweep_chart needs the column(s) {', '.join(missing)}",
+            "pass runs_frame(sweep_id=...) of dp_audit runs, or AuditReport.as_dict() rows",
+        )
+    data = data.dropna(subset=need)
+    if data.empty:
+        raise AuditError("no finished audit runs to chart", "wait for the sweep to finish")
+    data["verdict"] = [
+        VIOLATION if lb > c else CONSISTENT
+        for c, lb in zip(data["claimed_epsilon"], data["empirical_epsilon_lb"], strict=True)
+    ]
+    keep = [c for c in ("run_id", "seed", by) if c and c in data.columns]
+    data = data[[*need, "verdict", *keep]].copy()
+    if by:  # a category, even when numeric (noise_scale 1.0 vs 0.1)
+        data[by] = data[by].astype(str)
+    top = float(data["claimed_epsilon"].max())
+    x = alt.X("claimed_epsilon:Q", title="claimed epsilon", scale=alt.Scale(zero=True))
+    y = alt.Y("empirical_epsilon_lb:Q", title="empirical epsilon (lower bound)")
+    claim = (
+        alt.Chart(pd.DataFrame({"claimed_epsilon": [0.0, top], "empirical_epsilon_lb": [0.0, top]}))
+        .mark_line(strokeDash=[4, 4], color="gray")
+        .encode(x=x, y=y)
+    )
+    group = {"detail": f"{by}:N"} if by else {}
+    mean = (
+        alt.Chart(data)
+        .mark_line(color="gray", opacity=0.6)
+        .encode(x=x, y=alt.Y("mean(empirical_epsilon_lb):Q"), **group)
+    )
+    points = (
+        alt.Chart(data)
+        .mark_point(filled=True, size=70)
+        .encode(
+            x=x,
+            y=y,
+            color=alt.Color(
+                "verdict:N",
+                scale=alt.Scale(domain=[CONSISTENT, VIOLATION], range=["#1b7f3b", "#b00020"]),
+            ),
+            **({"shape": alt.Shape(f"{by}:N")} if by else {}),
+            tooltip=[*need, "verdict:N", *keep],
+        )
+    )
+    return (claim + mean + points).properties(
+        title="claimed vs empirical epsilon (dashed: bound = claim)", width=width, height=height
+    )

@@ -1,0 +1,168 @@
+"""`vega-lab bench ...`: benchmark programs that run the competitor and us side by side in one
+process and print a table plus a JSON last line."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from vega_lab.cli.common import emit_json
+
+bench = typer.Typer(
+    help="Benchmark programs: side-by-side timings, a JSON last line.", no_args_is_help=True
+)
+
+
+@bench.command("sweep")
+def bench_sweep(
+    workers: Annotated[int, typer.Option(min=2, help="Parallel workers to compare with 1.")] = 2,
+    repeats: Annotated[int, typer.Option(min=1, help="Alternated repetitions (median).")] = 3,
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs per run.")] = 5,
+) -> None:
+    """The same 4-run sweep with 1 worker and with N: medians and the speed-up."""
+    from vega_lab.benchmarks.sweep_workers import bench_sweep_workers
+
+    out = bench_sweep_workers(workers=workers, repeats=repeats, epochs=epochs)
+    typer.echo(
+        f"4-run sweep of experiments/centralized_baseline.ipynb ({epochs} epochs), "
+        f"median of {repeats}:"
+    )
+    typer.echo(f"  1 worker : {out['workers1_s']:.1f} s   {out['all_s']['1']}")
+    typer.echo(
+        f"  {workers} workers: {out[f'workers{workers}_s']:.1f} s   {out['all_s'][str(workers)]}"
+    )
+    typer.echo(f"  speed-up : {out['speedup']:.2f}x")
+    emit_json(out)
+
+
+@bench.command("federated")
+def bench_federated(
+    clients: Annotated[int, typer.Option(min=1, help="Simulated clients.")] = 10,
+    rounds: Annotated[int, typer.Option(min=1, help="FedAvg rounds.")] = 3,
+    repeats: Annotated[int, typer.Option(min=1, help="Timed vega_lab runs (median).")] = 3,
+    flower: Annotated[bool, typer.Option(help="Also run Flower's Ray simulation.")] = True,
+) -> None:
+    """FedAvg on digits through vega_lab's vectorized engine and Flower's Ray simulation."""
+    from vega_lab.benchmarks.federated import bench_federated as run
+
+    out = run(clients=clients, rounds=rounds, repeats=repeats, flower=flower)
+    typer.echo(
+        f"FedAvg, digits, 64-32-10 MLP, {clients} clients x {rounds} rounds x 5 local epochs, "
+        f"lr 0.1, batch 32 ({out['examples_processed']} example-gradients):"
+    )
+    typer.echo(f"  {'':<28}{'seconds':>10}{'accuracy':>10}")
+    typer.echo(
+        f"  {'vega_lab vectorized':<28}{out['vega_s']:>10.3f}{out['vega_acc']:>10.3f}"
+        f"   (median of {repeats}; first run in process {out['vega_cold_s']:.2f} s)"
+    )
+    if flower:
+        typer.echo(
+            f"  {'Flower run_simulation (Ray)':<28}{out['flower_s']:>10.3f}"
+            f"{out['flower_acc']:>10.3f}"
+        )
+    typer.echo(f"  {'centralized SGD, same work':<28}{out['centralized_s']:>10.3f}")
+    if flower:
+        typer.echo(f"  speedup (flower_s / vega_s): {out['speedup']:.1f}x")
+    typer.echo(f"  compute_fraction (centralized_s / vega_s): {out['compute_fraction']:.2f}")
+    emit_json(out)
+
+
+@bench.command("dp-overhead")
+def bench_dp_overhead(
+    dataset: Annotated[
+        list[str] | None, typer.Option(help="digits and/or mnist (repeat the option).")
+    ] = None,
+    mode: Annotated[
+        list[str] | None,
+        typer.Option(help="Grad-sample modes: hooks, functorch, ew, ghost (default: all)."),
+    ] = None,
+    repeats: Annotated[int, typer.Option(min=1, help="Timed epochs per variant (median).")] = 5,
+    batch_size: Annotated[int, typer.Option(min=1, help="Expected logical batch.")] = 64,
+    threads: Annotated[int, typer.Option(min=1, help="torch threads while training.")] = 1,
+) -> None:
+    """One epoch of DP-SGD in each Opacus grad-sample mode vs the same epoch without DP."""
+    from vega_lab.benchmarks.dp_overhead import BASELINE
+    from vega_lab.benchmarks.dp_overhead import bench_dp_overhead as run
+    from vega_lab.privacy.config import GRAD_SAMPLE_MODES
+
+    modes = mode or list(GRAD_SAMPLE_MODES)
+    out = run(
+        datasets=dataset or ["digits"],
+        modes=modes,
+        repeats=repeats,
+        batch_size=batch_size,
+        threads=threads,
+    )
+    for r in out["results"]:
+        typer.echo(
+            f"{r['dataset']}: MLP {r['hidden']}, batch {batch_size} (Poisson, "
+            f"q={r['sample_rate']:.4f}, {r['steps_per_epoch']} steps/epoch), sigma 1.0, C 1.0, "
+            "SGD lr 0.1 momentum 0.9, "
+            f"{threads} thread(s); one epoch, median of {repeats}:"
+        )
+        typer.echo(f"  {'variant':<16}{'epoch s':>10}{'DP/non-DP':>11}{'accuracy':>10}")
+        for name in [BASELINE, *modes]:
+            v = r["variants"][name]
+            label = "non-private SGD" if name == BASELINE else f"DP-SGD {name}"
+            typer.echo(
+                f"  {label:<16}{v['epoch_s']:>10.4f}{v['ratio']:>10.2f}x{v['accuracy']:>10.3f}"
+            )
+        typer.echo(f"  epsilon after the epoch (delta 1e-5): {r['epsilon_after_epoch']:.3f}")
+    emit_json(out)
+
+
+@bench.command("shadow-models")
+def bench_shadow_models(
+    models: Annotated[int, typer.Option(min=1, help="Shadow models to train.")] = 64,
+    repeats: Annotated[int, typer.Option(min=1, help="Alternated repetitions (median).")] = 3,
+    steps: Annotated[int, typer.Option(min=1, help="SGD steps per model.")] = 300,
+    batch: Annotated[int, typer.Option(min=1, help="Expected Poisson batch size.")] = 32,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 0.5,
+    dp: Annotated[bool, typer.Option(help="DP-SGD shadows (sequential side: Opacus).")] = False,
+    noise_multiplier: Annotated[float, typer.Option(help="DP-SGD noise multiplier.")] = 1.0,
+    max_grad_norm: Annotated[float, typer.Option(help="DP-SGD clipping norm.")] = 1.0,
+    threads: Annotated[int, typer.Option(min=0, help="torch threads (0: torch's default).")] = 1,
+) -> None:
+    """Shadow models on digits trained batched (train_copies) and one after another."""
+    from vega_lab.benchmarks.shadow_models import bench_shadow_models as run
+    from vega_lab.benchmarks.shadow_models import report_lines
+
+    out = run(
+        models=models, repeats=repeats, steps=steps, batch=batch, lr=lr, dp=dp,
+        noise_multiplier=noise_multiplier, max_grad_norm=max_grad_norm, threads=threads or None,
+    )  # fmt: skip
+    typer.echo("\n".join(report_lines(out)))
+    emit_json(out)
+
+
+@bench.command("audit")
+def bench_audit(
+    trials: Annotated[int, typer.Option(min=4, help="Training runs per audit.")] = 4000,
+    canaries: Annotated[int, typer.Option(min=1, help="Dirac canaries per run.")] = 48,
+    steps: Annotated[int, typer.Option(min=1, help="DP-SGD steps per run.")] = 10,
+    poisson: Annotated[bool, typer.Option(help="Also audit Poisson-sampled DP-SGD.")] = True,
+) -> None:
+    """White-box gradient-canary audits at epsilon 1, 2, 4: bound / claim, and a planted bug."""
+    from vega_lab.benchmarks.audit_tightness import bench_audit as run
+
+    out = run(trials=trials, canaries=canaries, steps=steps, poisson=poisson)
+    typer.echo(
+        f"white-box multi-run audits of DP-SGD (digits, 64-16-10 MLP, {steps} steps), "
+        f"{trials} runs x {canaries} Dirac canaries, 95% confidence:"
+    )
+    typer.echo(
+        f"  {'setting':<40}{'claimed':>8}{'gdp lb':>8}{'(e,d) lb':>9}{'1-run lb':>9}"
+        f"{'lb/claim':>9}{'AUC':>7}{'s':>7}  verdict"
+    )
+    for r in out["rows"]:
+        typer.echo(
+            f"  {r['setting']:<40}{r['claimed_epsilon']:>8.3f}{r['gdp_lb']:>8.3f}"
+            f"{r['eps_delta_lb']:>9.3f}{r['one_run_lb']:>9.3f}{r['ratio']:>9.2f}"
+            f"{r['auc']:>7.3f}{r['seconds']:>7.1f}  {r['verdict']}"
+        )
+    typer.echo(
+        f"  smallest lb/claim at q=1: {out['min_ratio']:.2f}; planted bug caught: "
+        f"{out['bug_caught']}; total {out['total_s']:.0f} s"
+    )
+    emit_json(out)
