@@ -65,10 +65,10 @@ def privacy_noise(
 @privacy.command("audit")
 def privacy_audit(
     epsilon: Annotated[float, typer.Option("--epsilon", help="Claimed epsilon (sets the noise).")],
-    canaries: Annotated[int, typer.Option("--canaries", help="Canaries per training run.")] = 1,
+    canaries: Annotated[int, typer.Option("--canaries", help="Canaries per training run.")] = 48,
     trials: Annotated[
         int, typer.Option("--trials", help="Training runs; 1 = the one-run audit.")
-    ] = 4000,
+    ] = 2000,
     threat: Annotated[
         str, typer.Option("--threat", help="white-box (gradient canaries) | black-box (input).")
     ] = "white-box",

@@ -1,4 +1,6 @@
-"""Privacy-preserving ML: accounting (epsilon for a DP-SGD run, noise for a target epsilon).
+"""Privacy-preserving ML: accounting (epsilon for a DP-SGD run, noise for a target epsilon),
+DP-SGD training on Opacus (`train_private`), and audits that measure the privacy a training
+really has (`run_audit`, `membership_inference`).
 
 Importing this package stays cheap: Opacus and SciPy are loaded only when a number is
 computed. Bad input raises ``vega_lab.errors.PrivacyError`` (or ``UnknownNameError`` for an
@@ -22,6 +24,11 @@ _LAZY = {
     "DPTrainingResult": "vega_lab.privacy.training",
     "DPEpochRecord": "vega_lab.privacy.training",
     "train_private": "vega_lab.privacy.training",
+    "AuditConfig": "vega_lab.privacy.audit",
+    "AuditReport": "vega_lab.privacy.audit",
+    "run_audit": "vega_lab.privacy.audit",
+    "membership_inference": "vega_lab.privacy.audit.mia",
+    "MIAResult": "vega_lab.privacy.audit.mia",
 }
 __all__ += list(_LAZY)
 

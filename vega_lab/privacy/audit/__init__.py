@@ -1,6 +1,8 @@
 """Privacy auditing: measure the privacy a DP-SGD training really has.
 
-One façade, `run_audit(config | **overrides)`: calibrate the noise to the claimed epsilon with
+Membership inference (loss threshold, LiRA offline/online over batched shadow models) is
+`vega_lab.privacy.audit.mia.membership_inference`. The audit façade is
+`run_audit(config | **overrides)`: calibrate the noise to the claimed epsilon with
 the accountant, train all audit runs together (batched.py), score the canaries as the chosen
 adversary would (trials.py), turn the scores into an epsilon lower bound at the requested
 confidence (bounds.py), and return an `AuditReport` with the verdict.
