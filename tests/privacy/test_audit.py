@@ -175,7 +175,10 @@ def test_bad_audit_config(overrides: dict, error: type[Exception]) -> None:
 def test_config_round_trips() -> None:
     c = AuditConfig.make(epsilon=1.5, threat="black-box")
     assert AuditConfig.make(**c.model_dump()) == c
-    assert c.canary_kind == "input" and c.method == "multi-run (gdp)"
+    assert c.canary_kind == "input" and c.method == "multi-run (eps-delta)"
+    assert AuditConfig.make().method == "multi-run (gdp)"
+    assert AuditConfig.make(sample_rate=0.5).primary_bound == "eps-delta"
+    assert AuditConfig.make(sample_rate=0.5, bound="gdp").primary_bound == "gdp"
 
 
 def test_cli_audit_prints_the_verdict_and_a_json_last_line() -> None:

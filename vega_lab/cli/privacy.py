@@ -74,7 +74,9 @@ def privacy_audit(
     ] = "white-box",
     delta: Annotated[float, typer.Option("--delta", help="delta of the claim.")] = 1e-5,
     confidence: Annotated[float, typer.Option(help="Confidence of the bound.")] = 0.95,
-    bound: Annotated[str, typer.Option(help="gdp | eps-delta (multi-run bound).")] = "gdp",
+    bound: Annotated[
+        str, typer.Option(help="auto | gdp | eps-delta (the multi-run bound of the verdict).")
+    ] = "auto",
     steps: Annotated[int, typer.Option(help="DP-SGD steps per run.")] = 10,
     sample_rate: Annotated[float, typer.Option(help="Poisson sampling rate q.")] = 1.0,
     noise_scale: Annotated[

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import importlib.util
 import threading
 from typing import Any
@@ -11,8 +10,7 @@ import altair as alt
 import ipywidgets as w
 import pandas as pd
 
-from vega_lab.charts import metric_curves, to_svg
-from vega_lab.errors import VegaError
+from vega_lab.charts import metric_curves
 from vega_lab.federated import (
     PARTITIONERS,
     STRATEGIES,
@@ -21,6 +19,7 @@ from vega_lab.federated import (
     RoundRecord,
     simulate,
 )
+from vega_lab.panels.base import RunPanel
 
 DATASETS = ("digits", "mnist")
 
@@ -46,13 +45,16 @@ def round_curves(history: list[RoundRecord], label: str = "global") -> alt.HConc
     return metric_curves(data, "accuracy", **size) | metric_curves(data, "loss", **size)
 
 
-class FederatedPanel(w.VBox):
+class FederatedPanel(RunPanel):
     """Pick data, partition, strategy and engine; Run simulates in a background thread (the
     kernel stays responsive), Stop ends it after the current round.
 
     Keyword arguments set the controls (``FederatedPanel(rounds=5, strategy="scaffold")``);
     other `FederatedConfig` fields given here (``batch_size=16``) are passed through as fixed.
     """
+
+    busy = "a run is in progress: Stop it first"
+    thread_name = "vega-federated"
 
     def __init__(self, **values: Any) -> None:
         d = FederatedConfig()
@@ -75,24 +77,21 @@ class FederatedPanel(w.VBox):
         self.local_epochs = w.IntText(value=d.local_epochs, description="Local epochs", **wide)
         self.lr = w.FloatText(value=d.lr, description="Learning rate", **wide)
         self.seed = w.IntText(value=d.seed, description="Seed", **wide)
-        self.controls: dict[str, w.ValueWidget] = {
-            "dataset": self.dataset,
-            "partition": self.partition,
-            "alpha": self.alpha,
-            "labels_per_client": self.labels_per_client,
-            "strategy": self.strategy,
-            "engine": self.engine,
-            "num_clients": self.num_clients,
-            "fraction": self.fraction,
-            "rounds": self.rounds,
-            "local_epochs": self.local_epochs,
-            "lr": self.lr,
-            "seed": self.seed,
-        }
-        self.fixed = {k: v for k, v in values.items() if k not in self.controls}
-        for k, v in values.items():
-            if k in self.controls:
-                self.controls[k].value = v
+        names = (
+            "dataset",
+            "partition",
+            "alpha",
+            "labels_per_client",
+            "strategy",
+            "engine",
+            "num_clients",
+            "fraction",
+            "rounds",
+            "local_epochs",
+            "lr",
+            "seed",
+        )
+        self.controls: dict[str, w.ValueWidget] = {k: getattr(self, k) for k in names}
 
         self.run_button = w.Button(description="Run", icon="play", button_style="primary")
         self.stop_button = w.Button(description="Stop", icon="stop", disabled=True)
@@ -100,14 +99,7 @@ class FederatedPanel(w.VBox):
         self.progress_label = w.Label()
         self.status = w.HTML()
         self.chart = w.Output()
-        for widget, cls in (
-            (self.run_button, "vega-federated-run"),
-            (self.stop_button, "vega-federated-stop"),
-            (self.progress, "vega-federated-progress"),
-            (self.chart, "vega-federated-chart"),
-            (self.status, "vega-status"),
-        ):
-            widget.add_class(cls)
+        self.stop_button.add_class("vega-federated-stop")
         c = self.controls
         super().__init__(
             [
@@ -121,18 +113,14 @@ class FederatedPanel(w.VBox):
                 w.HBox([self.run_button, self.stop_button, self.progress, self.progress_label]),
                 self.status,
                 self.chart,
-            ]
+            ],
+            "vega-federated",
+            values,
         )
-        self.add_class("vega-federated-panel")
-
         self.result: FederatedResult | None = None
         self.history: list[RoundRecord] = []
-        self.error: BaseException | None = None
-        self._spec: dict[str, Any] | None = None
         self._series = ""
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.run_button.on_click(lambda _: self.run())
         self.stop_button.on_click(lambda _: self.stop())
 
     # ---- actions ------------------------------------------------------------------------
@@ -140,25 +128,10 @@ class FederatedPanel(w.VBox):
         """The controls as a validated config (raises `FederatedError` naming bad fields)."""
         return FederatedConfig.make(**{k: c.value for k, c in self.controls.items()}, **self.fixed)
 
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def run(self, block: bool = False) -> None:
-        """Validate the controls and simulate in a background thread; ``block`` waits for it.
-        Bad values end up in the status label, never as an exception."""
-        if self.running:
-            self._say("a run is in progress: Stop it first", "warning")
-            return
-        try:
-            config = self.config()
-        except VegaError as exc:
-            self._fail(exc)
-            return
-        self.result, self.history, self.error, self._spec = None, [], None, None
+    def _reset(self, config: FederatedConfig) -> None:
+        self.result, self.history = None, []
         self._series = f"{config.strategy} · {config.partition}"
         self._stop.clear()
-        self.chart.outputs = ()
         self.progress.max, self.progress.value, self.progress.bar_style = config.rounds, 0, ""
         self.progress_label.value = f"0/{config.rounds}"
         self.run_button.disabled, self.stop_button.disabled = True, False
@@ -166,28 +139,12 @@ class FederatedPanel(w.VBox):
             f"running {config.strategy} on {config.dataset}, {config.partition} partition, "
             f"{config.num_clients} clients, engine {config.engine} …"
         )
-        self._thread = threading.Thread(
-            target=self._work, args=(config,), name="vega-federated", daemon=True
-        )
-        self._thread.start()
-        if block:
-            self.wait()
 
     def stop(self) -> None:
         """Ask the run to end after its current round."""
         self._stop.set()
         if self.running:
             self._say("stopping after the current round …")
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Wait for the run to end; True when it has."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return not self.running
-
-    def chart_spec(self) -> dict[str, Any] | None:
-        """The Vega-Lite spec of the chart last drawn (None before the first round)."""
-        return self._spec
 
     # ---- the background thread ----------------------------------------------------------
     def _work(self, config: FederatedConfig) -> None:
@@ -212,23 +169,4 @@ class FederatedPanel(w.VBox):
         self.progress_label.value = (
             f"{n}/{self.progress.max} · acc {record.accuracy:.3f} · loss {record.loss:.3f}"
         )
-        chart = round_curves(self.history, self._series)
-        self._spec = chart.to_dict()
-        svg = to_svg(chart)
-        self.chart.outputs = (
-            {
-                "output_type": "display_data",
-                "data": {"image/svg+xml": svg, "text/plain": f"<chart: {n} rounds>"},
-                "metadata": {},
-            },
-        )
-
-    def _fail(self, exc: BaseException) -> None:
-        self.error = exc
-        self.progress.bar_style = "danger"
-        text = str(exc) if isinstance(exc, VegaError) else f"{type(exc).__name__}: {exc}"
-        self._say(text, "danger")
-
-    def _say(self, text: str, style: str = "info") -> None:
-        colors = {"info": "#555", "success": "#1b7f3b", "warning": "#a65e00", "danger": "#b00020"}
-        self.status.value = f'<span style="color:{colors[style]}">{html.escape(text)}</span>'
+        self._draw(round_curves(self.history, self._series), f"<chart: {n} rounds>")

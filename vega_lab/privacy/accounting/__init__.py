@@ -109,10 +109,14 @@ def epsilon(
     accountant: str | Accountant = DEFAULT_ACCOUNTANT,
 ) -> float:
     """Epsilon at ``delta`` after DP-SGD with Poisson rate ``sample_rate`` and noise sigma."""
-    acc = get_accountant(accountant)
-    return acc.epsilon(
-        sample_rate, noise_multiplier, resolve_steps(sample_rate, steps=steps, epochs=epochs), delta
-    )
+    return guarantee(
+        sample_rate,
+        noise_multiplier,
+        steps=steps,
+        epochs=epochs,
+        delta=delta,
+        accountant=accountant,
+    ).epsilon
 
 
 def noise_multiplier_for(

@@ -87,7 +87,7 @@ def _bounds(config: AuditConfig, scores: np.ndarray, included: np.ndarray, indep
             seed=config.seed,
         )
         bounds[f"multi-run ({method})"] = tb.gdp_eps_lb if method == "gdp" else tb.eps_delta_lb
-    return bounds, f"multi-run ({config.bound})"
+    return bounds, config.method
 
 
 def run_audit(

@@ -39,7 +39,10 @@ class AuditConfig(BaseModel):
     # observations to the multi-run bound instead of one.
     canaries: int = Field(48, ge=1)
     confidence: float = 0.95
-    bound: Literal["gdp", "eps-delta"] = "gdp"
+    # auto: the GDP-shaped bound where its assumption holds exactly (white-box, full batch: the
+    # adversary's view is a Gaussian mechanism), the assumption-free (epsilon, delta) bound
+    # elsewhere, so a DP VIOLATION verdict never rests on a shape the mechanism lacks.
+    bound: Literal["auto", "gdp", "eps-delta"] = "auto"
     dataset: str = "digits"
     n_train: int = Field(128, ge=2)
     hidden: tuple[int, ...] = (16,)
@@ -71,7 +74,14 @@ class AuditConfig(BaseModel):
 
     @property
     def method(self) -> str:
-        return "one-run" if self.trials == 1 else f"multi-run ({self.bound})"
+        return "one-run" if self.trials == 1 else f"multi-run ({self.primary_bound})"
+
+    @property
+    def primary_bound(self) -> str:
+        """The multi-run bound the verdict rests on ("gdp" or "eps-delta")."""
+        if self.bound != "auto":
+            return self.bound
+        return "gdp" if self.threat == "white-box" and self.sample_rate >= 1.0 else "eps-delta"
 
     @classmethod
     def make(cls, **values: Any) -> AuditConfig:
