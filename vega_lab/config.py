@@ -55,6 +55,15 @@ class Settings(BaseSettings):
     lab_port: int = Field(8888, ge=0, le=65535, description="JupyterLab port (0 = any free).")
     lab_token: SecretStr | None = Field(None, description="JupyterLab token; unset = random.")
     dashboards_port: int = Field(8866, ge=0, le=65535, description="Voila port (0 = any free).")
+    chat_backend: str = Field("openai", description="Chat backend: openai, ollama or inprocess.")
+    chat_url: str | None = Field(
+        None, description="Chat server base URL; unset = the embedded model server (started)."
+    )
+    chat_model: str = Field("smollm2-135m", description="Chat model: a registry name or a .gguf.")
+    chat_api_key: SecretStr | None = Field(None, description="API key for chat_url's server.")
+    chat_mask_pii: bool = Field(
+        False, description="Mask emails, phones and card numbers before storing chat messages."
+    )
 
     @field_validator("home", "data_dir", "reports_dir", mode="after")
     @classmethod

@@ -95,3 +95,36 @@ class PrivacyModelError(PrivacyError):
 
 class AuditError(VegaError, ValueError):
     """A privacy audit is misconfigured, e.g. too few trials for the requested confidence."""
+
+
+class ChatError(VegaError):
+    """A chat backend, server or conversation is misconfigured or failed."""
+
+
+class ConversationStoreError(ChatError):
+    """The conversation store cannot be opened, read or written (not SQLite, locked, too new)."""
+
+
+class BackendError(ChatError):
+    """A chat backend failed or answered something unusable; the message names its URL.
+
+    ``retryable`` marks failures worth another attempt (5xx, 429, a dropped connection);
+    ``client_error`` marks mistakes on our side (4xx) that must not trip a circuit breaker.
+    """
+
+    retryable: bool = False
+    client_error: bool = False
+
+
+class BackendUnavailableError(BackendError):
+    """A chat backend cannot be reached (down, refusing, timing out, or its circuit is open)."""
+
+    retryable = True
+
+
+class ModelNotFoundError(ChatError, FileNotFoundError):
+    """A chat model name or GGUF path does not resolve to a file."""
+
+
+class DatasetError(VegaError, ValueError):
+    """A dataset source is unusable: a malformed file, a wrong shape, a path escaping its folder."""

@@ -166,3 +166,34 @@ def bench_audit(
         f"{out['bug_caught']}; total {out['total_s']:.0f} s"
     )
     emit_json(out)
+
+
+@bench.command("chat")
+def bench_chat(
+    rounds: Annotated[int, typer.Option(min=1, help="Interleaved rounds (median).")] = 5,
+    max_tokens: Annotated[int, typer.Option(min=8, help="Tokens per completion.")] = 64,
+    messages: Annotated[int, typer.Option(min=10, help="Messages per store writer.")] = 500,
+) -> None:
+    """The embedded model through vega_lab vs llama.cpp directly; TTFT; store writes/s."""
+    from vega_lab.benchmarks.chat import bench_chat as run
+
+    out = run(rounds=rounds, max_tokens=max_tokens, store_messages=messages)
+    typer.echo(
+        f"{out['model']}, {out['threads']} threads, greedy {max_tokens} tokens, "
+        f"median of {rounds} interleaved rounds:"
+    )
+    typer.echo(f"  llama.cpp direct (xllamacpp in process)  {out['direct_tok_s']:7.1f} tok/s")
+    typer.echo(
+        f"  vega_lab, embedded server (HTTP) + store  {out['vega_tok_s']:7.1f} tok/s"
+        f"   overhead {out['overhead']:+.1%}"
+    )
+    typer.echo(
+        f"  vega_lab, in process + store             {out['vega_inprocess_tok_s']:7.1f} tok/s"
+        f"   overhead {out['overhead_inprocess']:+.1%}"
+    )
+    typer.echo(f"  time to first token (server, streamed)   {out['ttft_s'] * 1000:7.1f} ms")
+    typer.echo(
+        f"  store writes: 1 process {out['store_msgs_per_s_1proc']:.0f} msg/s, "
+        f"4 processes {out['store_msgs_per_s_4proc']:.0f} msg/s ({messages} each)"
+    )
+    emit_json(out)
