@@ -30,6 +30,8 @@ SMALL = {
     "dp_audit.ipynb": {"trials": 200, "epsilon": 4.0},
     "notebooks/privacy.ipynb": {"epochs": 1, "audit_trials": 200},
     "widgets/privacy.ipynb": {"trials": 200, "noise_scale": 0.1, "autorun": True},
+    "notebooks/chat.ipynb": {"max_tokens": 24},
+    "widgets/chat_analytics.ipynb": {"demo_questions": 3, "max_tokens": 24},
 }
 
 

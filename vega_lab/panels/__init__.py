@@ -4,7 +4,7 @@ from typing import Any
 
 from vega_lab.panels.experiments import ExperimentsPanel
 
-__all__ = ["AuditPanel", "ExperimentsPanel", "FederatedPanel"]
+__all__ = ["AuditPanel", "ChatPanel", "ExperimentsPanel", "FederatedPanel"]
 
 
 def __getattr__(name: str) -> Any:  # these panels pull in torch: only when asked for
@@ -16,4 +16,8 @@ def __getattr__(name: str) -> Any:  # these panels pull in torch: only when aske
         from vega_lab.panels.audit import AuditPanel
 
         return AuditPanel
+    if name == "ChatPanel":
+        from vega_lab.panels.chat import ChatPanel
+
+        return ChatPanel
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
