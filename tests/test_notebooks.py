@@ -23,6 +23,7 @@ NOTEBOOKS = sorted(
 SMALL = {
     "centralized_baseline.ipynb": {"epochs": 2},
     "dp_training.ipynb": {"epochs": 2, "epsilon": 8.0},
+    "lora_finetune.ipynb": {"steps": 30, "pretrain_steps": 60},
     "00_tour.ipynb": {"epochs": 1},
     "notebooks/federated.ipynb": {"rounds": 2, "num_clients": 4, "local_epochs": 1},
     "experiments/federated.ipynb": {"rounds": 3, "num_clients": 4, "local_epochs": 1},

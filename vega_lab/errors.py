@@ -128,3 +128,7 @@ class ModelNotFoundError(ChatError, FileNotFoundError):
 
 class DatasetError(VegaError, ValueError):
     """A dataset source is unusable: a malformed file, a wrong shape, a path escaping its folder."""
+
+
+class TrainingError(VegaError):
+    """A model cannot be loaded or fine-tuned (missing weights, bad settings)."""
