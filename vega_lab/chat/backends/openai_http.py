@@ -37,13 +37,19 @@ class OpenAIHTTPBackend(HTTPChatBackend):
         options.setdefault("api_key", key)
         options.setdefault("model", settings.chat_model)
         super().__init__(base_url or settings.chat_url, **options)
+        self._server: Any = None  # the embedded server found by the last resolve()
 
     async def resolve(self) -> tuple[str, str | None, str]:
+        """The embedded server is looked up (state file, health checks) once per backend, not
+        per call: that lookup costs two HTTP round-trips. A server whose process is gone is
+        looked up (or started) again."""
         if self.base_url is not None:
             return self.base_url, self.api_key, self.model or "default"
-        from vega_lab.chat.server import ensure_server
+        from vega_lab.chat.server import _is_ours, ensure_server
 
-        info = await asyncio.to_thread(ensure_server, self.model)
+        info = self._server
+        if info is None or not _is_ours(info.pid):
+            info = self._server = await asyncio.to_thread(ensure_server, self.model)
         return info.url, info.api_key, self.model or "default"
 
     def endpoint(self, base: str) -> str:
