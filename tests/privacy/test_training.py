@@ -176,13 +176,9 @@ def test_unreachable_epsilon_is_a_privacy_error() -> None:
         train_private(DPTrainingConfig(target_epsilon=0.01, epochs=1))
 
 
-def test_epochs_land_in_the_results_store(workspace: Path, monkeypatch) -> None:
-    from vega_lab.config import get_settings
+def test_epochs_land_in_the_results_store(workspace: Path) -> None:
     from vega_lab.experiments import tracking
 
-    monkeypatch.setattr(tracking, "_CURRENT", None)
-    # current_run() hands VEGA_RESULTS_URL to the store as is; the fixture sets a bare path
-    monkeypatch.setenv("VEGA_RESULTS_URL", get_settings().results_db_url)
     cfg = DPTrainingConfig(**NOISY)
     run = tracking.current_run(params=cfg.model_dump(mode="json"), seed=cfg.seed)
     seen: list[DPEpochRecord] = []

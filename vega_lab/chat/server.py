@@ -26,6 +26,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -223,17 +224,32 @@ def stop_server(*, state_dir: Path | None = None) -> bool:
     return stopped
 
 
-def _serve(model: str, port: int, n_ctx: int, threads: int) -> None:
-    """The subprocess body: load the model, serve until SIGTERM/SIGINT."""
+def llama_params(
+    model: str | Path, *, n_ctx: int, threads: int, port: int, api_key: str, quiet: bool = False
+) -> Any:
+    """llama.cpp's server parameters, as the embedded server and the in-process model use them:
+    loopback only, an API key always (``quiet`` silences llama.cpp's log)."""
     import xllamacpp
 
     params = xllamacpp.CommonParams()
-    params.model.path = model
+    params.model.path = str(model)
     params.n_ctx = n_ctx
     params.cpuparams.n_threads = threads
     params.hostnames = [_HOST]
     params.port = port
-    params.api_keys = [os.environ.pop(_KEY_ENV)]
+    params.api_keys = [api_key]
+    if quiet:
+        params.verbosity = -1
+    return params
+
+
+def _serve(model: str, port: int, n_ctx: int, threads: int) -> None:
+    """The subprocess body: load the model, serve until SIGTERM/SIGINT."""
+    import xllamacpp
+
+    params = llama_params(
+        model, n_ctx=n_ctx, threads=threads, port=port, api_key=os.environ.pop(_KEY_ENV)
+    )
     done = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: done.set())

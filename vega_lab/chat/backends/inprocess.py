@@ -20,7 +20,7 @@ from typing import Any
 
 from vega_lab.chat.backends.base import ChatBackend, Completion, Message
 from vega_lab.chat.models import resolve_model
-from vega_lab.chat.server import default_threads
+from vega_lab.chat.server import default_threads, llama_params
 from vega_lab.config import get_settings
 from vega_lab.errors import BackendError, BackendUnavailableError
 
@@ -36,14 +36,11 @@ def _load(path: Path, n_ctx: int, threads: int) -> Any:
         if key not in _SERVERS:
             import xllamacpp
 
-            params = xllamacpp.CommonParams()
-            params.model.path = str(path)
-            params.n_ctx = n_ctx
-            params.cpuparams.n_threads = threads
-            params.verbosity = -1  # llama.cpp's log would flood a notebook's output
-            params.hostnames = ["127.0.0.1"]
-            params.port = 0
-            params.api_keys = [secrets.token_urlsafe(24)]
+            # quiet: llama.cpp's log would flood a notebook's output
+            params = llama_params(
+                path, n_ctx=n_ctx, threads=threads, port=0,
+                api_key=secrets.token_urlsafe(24), quiet=True,
+            )  # fmt: skip
             _SERVERS[key] = xllamacpp.Server(params)
         return _SERVERS[key]
 

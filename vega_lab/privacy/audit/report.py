@@ -99,13 +99,14 @@ class AuditReport:
     def roc_chart(self):
         """Log-log ROC of the audit's distinguishing test (altair)."""
         import altair as alt
+        import pandas as pd
 
         from vega_lab.privacy.audit.roc import roc_frame
 
         frame = roc_frame(self.scores_in, self.scores_out, label=f"{self.config.threat} audit")
         floor = float(frame["fpr"].min())
         diag = (
-            alt.Chart(__import__("pandas").DataFrame({"fpr": [floor, 1.0], "tpr": [floor, 1.0]}))
+            alt.Chart(pd.DataFrame({"fpr": [floor, 1.0], "tpr": [floor, 1.0]}))
             .mark_line(strokeDash=[4, 4], color="gray")
             .encode(x="fpr:Q", y="tpr:Q")
         )

@@ -40,7 +40,7 @@ class TrialScores:
     seconds: float
 
 
-def _training_data(config: AuditConfig) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+def _training_data(config: AuditConfig) -> tuple[torch.Tensor, torch.Tensor]:
     from vega_lab.datasets.shipped import load_dataset
 
     ds = load_dataset(config.dataset)
@@ -54,7 +54,7 @@ def _training_data(config: AuditConfig) -> tuple[torch.Tensor, torch.Tensor, np.
             "lower n_train or canaries",
         )
     order = np.random.default_rng(config.seed).permutation(len(x))
-    return torch.from_numpy(x[order]), torch.from_numpy(y[order]), order
+    return torch.from_numpy(x[order]), torch.from_numpy(y[order])
 
 
 def _inclusion(config: AuditConfig) -> torch.Tensor:
@@ -92,7 +92,7 @@ def run_trials(
     import time
 
     t0 = time.perf_counter()
-    x, y, _ = _training_data(config)
+    x, y = _training_data(config)
     n_classes = int(y.max()) + 1
     shape = MLPShape((x.shape[1], *config.hidden, n_classes))
     dp = DPSGD(noise_multiplier, config.max_grad_norm, noise_scale=config.noise_scale)
