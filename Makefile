@@ -1,7 +1,7 @@
 # vega_lab: `make lab` to work, `make test` to check. Both create or reuse the environment first.
 SHELL := /bin/bash
 VENV := .venv
-export VEGA_EXTRAS ?= dev,ray,chat,federated,privacy,tensorflow
+export VEGA_EXTRAS ?= dev,ray,chat,federated,privacy,tensorflow,vision,audio,docs
 PYTEST_ARGS ?=
 
 .PHONY: env lab dashboards test lint format lock system-deps clean

@@ -64,8 +64,20 @@ class Settings(BaseSettings):
     chat_mask_pii: bool = Field(
         False, description="Mask emails, phones and card numbers before storing chat messages."
     )
+    models_dir: Path | None = Field(
+        None, description="Trained/cached model files (tiny CLIP, YOLO); default home/data/models."
+    )
+    clip_model: str | None = Field(
+        None, description="CLIP: an open_clip name:weights-path, or unset = the tiny shapes CLIP."
+    )
+    yolo_model: str | None = Field(
+        None, description="YOLO weights (.pt path); unset = the tiny shapes YOLO trained here."
+    )
+    whisper_model: str = Field(
+        "tiny.en", description="Speech-to-text: tiny.en (shipped), a CTranslate2 dir or a .pt."
+    )
 
-    @field_validator("home", "data_dir", "reports_dir", mode="after")
+    @field_validator("home", "data_dir", "reports_dir", "models_dir", mode="after")
     @classmethod
     def _absolute(cls, v: Path | None) -> Path | None:
         return None if v is None else v.expanduser().resolve()
@@ -73,6 +85,11 @@ class Settings(BaseSettings):
     @property
     def data_path(self) -> Path:
         return self.data_dir or self.home / "data"
+
+    @property
+    def models_path(self) -> Path:
+        """Not under data_dir on purpose: tests give each run its own data/ yet share models."""
+        return self.models_dir or self.home / "data" / "models"
 
     @property
     def reports_path(self) -> Path:

@@ -132,3 +132,31 @@ class DatasetError(VegaError, ValueError):
 
 class TrainingError(VegaError):
     """A model cannot be loaded or fine-tuned (missing weights, bad settings)."""
+
+
+class MultimodalError(VegaError):
+    """An image, video, audio clip or document cannot be processed; the message names the file."""
+
+
+class ImageError(MultimodalError, ValueError):
+    """An image is corrupt, truncated, too large (a decompression bomb) or of an unknown format."""
+
+
+class VideoError(MultimodalError, ValueError):
+    """A video cannot be opened, has no frames, or ffmpeg is missing or failed."""
+
+
+class AudioError(MultimodalError, ValueError):
+    """An audio file is empty, unreadable or in an unsupported format."""
+
+
+class DocumentError(MultimodalError, ValueError):
+    """A document is corrupt, password-protected, empty or of an unsupported type."""
+
+
+class ModelWeightsError(MultimodalError, FileNotFoundError):
+    """A vision/audio/text model name or weights path does not resolve to usable weights."""
+
+
+class IndexStoreError(MultimodalError):
+    """The cross-modal index cannot be opened, read or written, or mixes embedding spaces."""

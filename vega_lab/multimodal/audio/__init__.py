@@ -1,0 +1,1 @@
+"""Audio: loading, features and charts, fingerprints, speech-to-text."""

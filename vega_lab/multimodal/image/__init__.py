@@ -1,0 +1,1 @@
+"""Images: loading and validation, EXIF, hashes, quality, CLIP, detection, faces, OCR."""
