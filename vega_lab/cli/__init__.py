@@ -183,12 +183,14 @@ def dashboards(
 def _add_groups() -> None:
     from vega_lab.cli import chat
     from vega_lab.cli.bench import bench
+    from vega_lab.cli.media import media
     from vega_lab.cli.privacy import privacy
 
     chat.register(app)
 
     app.add_typer(privacy, name="privacy")
     app.add_typer(bench, name="bench")
+    app.add_typer(media, name="media")
 
 
 _add_groups()

@@ -197,3 +197,32 @@ def bench_chat(
         f"4 processes {out['store_msgs_per_s_4proc']:.0f} msg/s ({messages} each)"
     )
     emit_json(out)
+
+
+@bench.command("multimodal")
+def bench_multimodal(
+    part: Annotated[
+        list[str] | None,
+        typer.Option(help="Only these parts: clip, index, whisper, fingerprint, pdf, yolo."),
+    ] = None,
+    quick: Annotated[bool, typer.Option(help="Tiny sizes: a smoke run, not figures.")] = False,
+) -> None:
+    """CLIP, index, Whisper, PDF, fingerprint and YOLO figures, each beside its competitor."""
+    from vega_lab.benchmarks.multimodal import bench_multimodal as run
+
+    out = run(part, quick=quick, on_part=lambda name: typer.echo(f"[{name}] ...", err=True))
+    typer.echo(f"{'figure':<40}{'value':>30}")
+    for name, value in out["headline"].items():
+        typer.echo(f"{name:<40}{_fmt(value):>30}")
+    typer.echo(f"seconds per part: {out['seconds']}")
+    emit_json(out)
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_fmt(v)}" for k, v in value.items())[:30]
+    if isinstance(value, list):
+        return " ".join(_fmt(v) for v in value)[:30]
+    return str(value)

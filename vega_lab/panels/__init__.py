@@ -4,7 +4,7 @@ from typing import Any
 
 from vega_lab.panels.experiments import ExperimentsPanel
 
-__all__ = ["AuditPanel", "ChatPanel", "ExperimentsPanel", "FederatedPanel"]
+__all__ = ["AuditPanel", "ChatPanel", "ExperimentsPanel", "FederatedPanel", "MultimodalPanel"]
 
 
 def __getattr__(name: str) -> Any:  # these panels pull in torch: only when asked for
@@ -20,4 +20,8 @@ def __getattr__(name: str) -> Any:  # these panels pull in torch: only when aske
         from vega_lab.panels.chat import ChatPanel
 
         return ChatPanel
+    if name == "MultimodalPanel":
+        from vega_lab.panels.multimodal import MultimodalPanel
+
+        return MultimodalPanel
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
