@@ -33,6 +33,8 @@ SMALL = {
     "widgets/privacy.ipynb": {"trials": 200, "noise_scale": 0.1, "autorun": True},
     "notebooks/chat.ipynb": {"max_tokens": 24},
     "widgets/chat_analytics.ipynb": {"demo_questions": 3, "max_tokens": 24},
+    "notebooks/multimodal.ipynb": {"n_images": 6, "max_tokens": 24},
+    "tiny_yolo.ipynb": {"epochs": 1, "n_train": 16, "n_val": 8, "imgsz": 64, "batch": 8},
 }
 
 

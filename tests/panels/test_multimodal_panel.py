@@ -65,7 +65,8 @@ def test_audio_video_and_document_tabs(panel: MultimodalPanel, media) -> None:
 
     assert panel.show_file(files["document"][0]) == "document"
     assert "Differential privacy" in panel.doc_text.value
-    assert "epsilon" in panel.doc_tables.value and not panel.ask_button.disabled
+    assert "epsilon" in panel.doc_tables.value and "0.81" in panel.doc_tables.value
+    assert not panel.ask_button.disabled
     panel.question.value = "What does DP-SGD add to the clipped gradients?"
     panel.ask_button.click()
     assert panel.error is None, panel.status.value

@@ -184,13 +184,31 @@ def _tables(page: Any) -> list[Table]:
     if not _may_hold_table(page.get_cdrawings()):  # no ruling lines: nothing to find
         return []
     found = page.find_tables(use_layout=False)
+    words = page.get_text("words")
     out = []
     for tab in found.tables:
-        rows = [[(cell or "").strip() for cell in row] for row in tab.extract()]
+        rows = [[_cell_text(words, cell) for cell in row.cells] for row in tab.rows]
         rows = [row for row in rows if any(row)]
         if rows:
             out.append(Table(rows=rows, bbox=tuple(tab.bbox)))
     return out
+
+
+def _cell_text(words: list[Any], cell: Any) -> str:
+    """The words whose centre lies in ``cell``, in reading order.
+
+    Not ``Table.extract()``: PyMuPDF 2.0 assigns characters to text lines by their glyph
+    boxes there, and a period (a short glyph) lands on a line of its own ("1.0" came back as
+    "10\\n.").
+    """
+    if cell is None:
+        return ""
+    x0, y0, x1, y1 = cell
+    inside = [
+        w for w in words if x0 <= (w[0] + w[2]) / 2 <= x1 and y0 <= (w[1] + w[3]) / 2 <= y1
+    ]
+    inside.sort(key=lambda w: (round(w[3]), w[0]))
+    return " ".join(w[4] for w in inside).strip()
 
 
 def _images(page: Any) -> list[ImageRef]:
