@@ -12,7 +12,7 @@ Imports are lazy: `import vega_lab.chat` stays cheap for the CLI and dashboards.
 
 from __future__ import annotations
 
-from typing import Any
+from vega_lab._lazy import lazy_exports
 
 _LAZY = {
     "ask": "vega_lab.chat.session",
@@ -27,10 +27,4 @@ _LAZY = {
 }
 __all__ = list(_LAZY)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

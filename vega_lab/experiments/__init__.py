@@ -13,8 +13,7 @@ Papermill, nbformat and altair imports.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from vega_lab._lazy import lazy_exports
 
 _EXPORTS = {
     "check_parameters": "parameters",
@@ -39,12 +38,6 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        module = importlib.import_module(f"vega_lab.experiments.{_EXPORTS[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module 'vega_lab.experiments' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports(
+    __name__, {name: f"{__name__}.{module}" for name, module in _EXPORTS.items()}
+)

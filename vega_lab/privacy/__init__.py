@@ -9,6 +9,7 @@ unknown accountant name).
 
 from __future__ import annotations
 
+from vega_lab._lazy import lazy_exports
 from vega_lab.privacy.accounting import (
     ACCOUNTANTS,
     epsilon,
@@ -32,10 +33,4 @@ _LAZY = {
 }
 __all__ += list(_LAZY)
 
-
-def __getattr__(name: str) -> object:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)
