@@ -88,3 +88,41 @@ def test_dashboard_renders_and_metric_choice_redraws(workspace: Path) -> None:
         finally:
             browser.close()
     assert (shots / "experiments_dashboard.png").stat().st_size > 10_000
+
+
+def test_multimodal_search_dashboard_shows_a_gallery_and_searches_again(workspace: Path) -> None:
+    """Voila runs widgets/multimodal_search.ipynb over generated media: the first search's
+    thumbnails render; typing a document query and clicking search lists the PDF's page."""
+    from playwright.sync_api import sync_playwright
+
+    chromium = shutil.which("chromium")
+    assert chromium, "Debian chromium is missing: `make test` installs it (.ci/ensure-system-deps)"
+    shots = REPO / "reports" / "screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    with (
+        start_dashboards(port=0, open_path="multimodal_search.ipynb") as server,
+        sync_playwright() as p,
+    ):
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.goto(server.browse_url, timeout=300_000)
+            page.wait_for_selector(".vega-gallery img", timeout=300_000)
+            assert page.locator(".vega-gallery img").count() >= 3
+            assert "results for" in page.inner_text(".vega-status")
+
+            page.locator(".vega-multimodal-panel input[placeholder^='search']").fill(
+                "differential privacy noise"
+            )
+            page.locator(".vega-multimodal-panel button", has_text="search").first.click()
+            page.wait_for_function(
+                "() => document.querySelector('.vega-status').innerText"
+                ".includes('differential privacy noise')",
+                timeout=120_000,
+            )
+            first = page.inner_text(".vega-hits li")  # the best hit of the new search
+            assert "privacy_notes.pdf p. 2" in first, first
+            page.screenshot(path=str(shots / "multimodal_search.png"), full_page=True)
+        finally:
+            browser.close()
+    assert (shots / "multimodal_search.png").stat().st_size > 10_000

@@ -302,7 +302,7 @@ def test_modality_filter_and_lazy_embedders(tmp_path: Path, scenes: list[Path]) 
     assert len(only) == 2 and {h.modality for h in only} == {"transcript"}
     assert idx.search_text("red", modality="document") == []  # none indexed: nothing, no error
     with pytest.raises(UnknownNameError, match="one of image, document, transcript"):
-        idx.search_text("red", modality="video")
+        idx.search_text("red", modality="audio")
     with pytest.raises(IndexStoreError, match="empty"):
         idx.search_text("   ")
 

@@ -55,10 +55,11 @@ CREATE INDEX IF NOT EXISTS items_space_modality ON items(space, modality);
 
 @dataclass(frozen=True)
 class Item:
-    """One searchable unit: an image, a document chunk or a transcript passage.
+    """One searchable unit: an image, a video scene, a document chunk or a transcript passage.
 
     ``locator`` says where inside the source it is: ``{"page": 3, "chunk": 7}`` for a chunk,
-    ``{"start": 12.0, "end": 19.5}`` (seconds) for a passage, ``{}`` for a whole image.
+    ``{"start": 12.0, "end": 19.5}`` (seconds) for a passage, the same plus ``"frame"`` (the
+    index of the frame embedded) for a scene, ``{}`` for a whole image.
     """
 
     id: int
@@ -253,6 +254,17 @@ class Catalog:
             )
             return {(r["space"], r["modality"]): r["n"] for r in rows}
 
+    def thumbnails_of(self, sha256: str) -> set[str]:
+        """Thumbnail paths of the items of every source with this content hash."""
+        with self.transaction("read thumbnails", write=False) as con:
+            rows = con.execute(
+                "SELECT DISTINCT items.thumbnail FROM items JOIN sources "
+                "ON sources.path = items.source "
+                "WHERE sources.sha256 = ? AND items.thumbnail IS NOT NULL",
+                (sha256,),
+            )
+            return {r["thumbnail"] for r in rows}
+
     def source_item_ids(self, path: str) -> list[int]:
         with self.transaction("read a source's items", write=False) as con:
             rows = con.execute("SELECT id FROM items WHERE source=? ORDER BY id", (path,))
@@ -272,9 +284,15 @@ class Catalog:
 
     @staticmethod
     def insert_source(con: sqlite3.Connection, rec: SourceRecord) -> None:
+        """Insert a source, or update it in place: a file whose items live in two spaces (a
+        video's scenes and its speech) arrives as one write per space, each with the record.
+        An upsert, not INSERT OR REPLACE, which would delete the row and cascade to its items.
+        """
         con.execute(
             "INSERT INTO sources (path, sha256, size, modality, added_at, recipe) "
-            "VALUES (?,?,?,?,?,?)",
+            "VALUES (?,?,?,?,?,?) ON CONFLICT(path) DO UPDATE SET sha256=excluded.sha256, "
+            "size=excluded.size, modality=excluded.modality, added_at=excluded.added_at, "
+            "recipe=excluded.recipe",
             (rec.path, rec.sha256, rec.size, rec.modality, rec.added_at, rec.recipe),
         )
 

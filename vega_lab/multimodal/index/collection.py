@@ -1,9 +1,9 @@
-"""``CrossModalIndex``: add folders of images, documents and recordings; search across them.
+"""``CrossModalIndex``: add folders of images, videos, documents and recordings; search them.
 
-Two embedding spaces live side by side: ``clip`` (images, queried by text through CLIP's text
-tower or by an image) and ``text`` (document chunks and transcript passages, MiniLM). A text
-query is embedded in every space that holds a requested modality and the per-space rankings
-are merged by reciprocal rank fusion (see ``hits.py`` for why scores are not compared).
+Two embedding spaces live side by side: ``clip`` (images and video scenes, queried by text
+through CLIP's text tower or by an image) and ``text`` (document chunks, and transcript passages
+spoken in a recording or a video's soundtrack: MiniLM). A video contributes to both, written
+in one transaction. Searching (and merging the spaces' rankings) is in ``searching.py``.
 Embedders load lazily: an index of documents never loads CLIP, and an index opened only to
 list its items loads no model at all.
 """
@@ -11,7 +11,7 @@ list its items loads no model at all.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,17 +22,9 @@ from vega_lab.errors import IndexStoreError, UnknownNameError
 from vega_lab.multimodal.batch import BatchResult, iter_files, process_files
 from vega_lab.multimodal.index.backends import HNSW_THRESHOLD, resolve_backend
 from vega_lab.multimodal.index.catalog import Item, SourceRecord, check_embedder
-from vega_lab.multimodal.index.hits import Hit, fuse
-from vega_lab.multimodal.index.ingest import (
-    MODALITIES,
-    SPACE_OF,
-    Pending,
-    embed_batch,
-    modality_of,
-    prepare,
-    recipe,
-)
+from vega_lab.multimodal.index.ingest import Pending, embed_batch, modality_of, prepare, recipe
 from vega_lab.multimodal.index.live import LiveBackends
+from vega_lab.multimodal.index.searching import SearchMixin
 from vega_lab.multimodal.index.store import IndexStore, SourceWrite, file_sha256, source_key
 
 __all__ = ["AddResult", "CrossModalIndex"]
@@ -48,7 +40,7 @@ class AddResult:
     item_ids: tuple[int, ...]
 
 
-class CrossModalIndex:
+class CrossModalIndex(SearchMixin):
     """A persisted index in folder ``path`` (created if missing); see the module docstring.
 
     ``backend``: "auto" (exact below ``hnsw_threshold`` vectors per space, hnsw above),
@@ -155,12 +147,40 @@ class CrossModalIndex:
         opts = {"transcript": transcript, "passage_chars": passage_chars}
         return self._add_one(Path(path), "transcript", opts)
 
+    def add_video(
+        self,
+        path: str | Path,
+        transcript: Any = None,
+        *,
+        max_scenes: int = 32,
+        scene_threshold: float = 0.25,
+        min_scene_s: float = 0.5,
+        frame_side: int = 448,
+        passage_chars: int = 300,
+    ) -> AddResult:
+        """Add a video: one "video" item per scene (its middle frame, at most ``frame_side``
+        pixels, through CLIP) and its soundtrack's speech as "transcript" items.
+
+        Cuts are found by ``video.scene_boundaries(threshold, min_gap_s=min_scene_s)``; of more
+        than ``max_scenes`` scenes, evenly spread ones are kept, so a long video costs at most
+        ``max_scenes`` CLIP images. No audio track, or no speech in it: frames only. Pass a
+        ``Transcript`` you already have to skip transcribing.
+        """
+        opts = {
+            "transcript": transcript,
+            "max_scenes": max_scenes,
+            "scene_threshold": scene_threshold,
+            "min_scene_s": min_scene_s,
+            "frame_side": frame_side,
+            "passage_chars": passage_chars,
+        }
+        return self._add_one(Path(path), "video", opts)
+
     def _add_one(self, path: Path, modality: str, options: dict[str, Any]) -> AddResult:
         planned = self._plan(path, modality, options)
         if isinstance(planned, AddResult):
             return planned
-        embedded = [(planned, self._encode(planned.space, planned.inputs))]
-        (result,) = self._write(embedded)
+        (result,) = self._write([(p, self._encode(p.space, p.inputs)) for p in planned])
         self.live.persist()
         return result
 
@@ -173,16 +193,20 @@ class CrossModalIndex:
         overlap: int = 100,
         read_options: dict[str, Any] | None = None,
         passage_chars: int = 300,
+        max_scenes: int = 32,
+        scene_threshold: float = 0.25,
     ) -> BatchResult[AddResult]:
         """Index every supported file under ``folder``; unsupported or bad files are skipped
         (with the reason) and the rest indexed. Files are embedded and committed
         ``batch_files`` at a time, so an interruption keeps every batch already written.
-        Document and transcript options are those of ``add_document``/``add_transcript``."""
+        Options are those of ``add_document``/``add_transcript``/``add_video``."""
         opts = {
             "max_chars": max_chars,
             "overlap": overlap,
             "read_options": read_options,
             "passage_chars": passage_chars,
+            "max_scenes": max_scenes,
+            "scene_threshold": scene_threshold,
         }
         files = [p for p in iter_files(folder) if not p.resolve().is_relative_to(self.path)]
         result: BatchResult[AddResult] = BatchResult()
@@ -195,15 +219,18 @@ class CrossModalIndex:
                 if isinstance(out, AddResult):
                     result.items.append((Path(out.source), out))
                 else:
-                    pending.append(out)
+                    pending += out
             embedded, skipped = embed_batch(pending, self._encode)
             result.skipped += skipped
             result.items += [(Path(r.source), r) for r in self._write(embedded)]
         self.live.persist()
         return result
 
-    def _plan(self, path: Path, modality: str, options: dict[str, Any]) -> AddResult | Pending:
-        """An ``AddResult`` if the file is already indexed unchanged, else its items to embed."""
+    def _plan(
+        self, path: Path, modality: str, options: dict[str, Any]
+    ) -> AddResult | list[Pending]:
+        """An ``AddResult`` if the file is already indexed unchanged, else its items to embed
+        (one ``Pending`` per space)."""
         if not path.is_file():
             raise IndexStoreError(f"{path} does not exist or is not a file", "check the path")
         key, sha = source_key(path), file_sha256(path)
@@ -216,6 +243,7 @@ class CrossModalIndex:
         return prepare(Path(key), sha, modality, thumbs=thumbs, **options)
 
     def _write(self, embedded: list[tuple[Pending, np.ndarray]]) -> list[AddResult]:
+        """Commit files' items in one transaction; one result per file, whatever its parts."""
         if not embedded:
             return []
         writes = [
@@ -233,19 +261,19 @@ class CrossModalIndex:
             for p, vecs in embedded
         ]
         before = {w.source: self.store.catalog.source(w.source) for w in writes}
+        parts = {src: [w.source for w in writes].count(src) for src in before}
         with self._lock:
-            changes, new_ids = self.store.write(writes)
+            changes, new_ids = self.store.write(writes)  # one SourceWrite per space of a file
             self.live.follow(changes)
+            ids = {
+                src: self.store.catalog.source_item_ids(src) if n > 1 else new_ids[src]
+                for src, n in parts.items()
+            }
         self._drop_thumbs([r.sha256 for r in before.values() if r is not None])
-        existed = {path for path, rec in before.items() if rec is not None}
+        modality = {w.source: w.modality for w in writes}
         return [
-            AddResult(
-                w.source,
-                w.modality,
-                "replaced" if w.source in existed else "added",
-                tuple(new_ids[w.source]),
-            )
-            for w in writes
+            AddResult(src, modality[src], "added" if rec is None else "replaced", tuple(ids[src]))
+            for src, rec in before.items()
         ]
 
     def remove(self, source: str | Path) -> int:
@@ -263,88 +291,13 @@ class CrossModalIndex:
         return n
 
     def _drop_thumbs(self, shas: list[str]) -> None:
-        """Delete thumbnails no indexed file has any more (a removed or changed image)."""
-        if not shas:
-            return
-        live = {s.sha256 for s in self.store.catalog.sources()}
-        for sha in set(shas) - live:
-            (self.store.thumbs / f"{sha[:32]}.jpg").unlink(missing_ok=True)
-
-    # -- search ---------------------------------------------------------------------------
-
-    def _modalities(self, modality: str | Iterable[str] | None) -> list[str]:
-        wanted = (
-            list(MODALITIES)
-            if modality is None
-            else [modality]
-            if isinstance(modality, str)
-            else list(modality)
-        )
-        for m in wanted:
-            if m not in SPACE_OF:
-                raise UnknownNameError(f"unknown modality {m!r}", f"one of {', '.join(MODALITIES)}")
-        return wanted
-
-    def _search_space(
-        self, space: str, query: np.ndarray, k: int, modalities: list[str], exclude: int | None
-    ) -> list[tuple[Item, float]]:
-        counts = {m: n for (s, m), n in self.counts().items() if s == space}
-        if not any(counts.get(m) for m in modalities) or k <= 0:
-            return []
-        allowed: np.ndarray | None = None
-        if set(counts) - set(modalities):  # a real filter: only the wanted modalities' ids
-            allowed = np.array(self.store.catalog.ids_where(space, modalities), np.int64)
-            if exclude is not None:
-                allowed = allowed[allowed != exclude]
-        extra = int(exclude is not None and allowed is None)  # ask one more, drop the item
-        found, scores = self.live.search(space, query, k + extra, allowed)
-        kept = [(i, s) for i, s in zip(found, scores, strict=True) if i != exclude][:k]
-        items = {it.id: it for it in self.store.items([i for i, _ in kept])}
-        return [(items[i], s) for i, s in kept if i in items]
-
-    def search_text(
-        self, query: str, k: int = 10, modality: str | Iterable[str] | None = None
-    ) -> list[Hit]:
-        """Items matching a text query, from every space holding a requested modality."""
-        if not isinstance(query, str) or not query.strip():
-            raise IndexStoreError("the text query is empty", "give a few words to search for")
-        mods = self._modalities(modality)
-        present = {s for (s, m), n in self.counts().items() if n and m in mods}
-        ranked = []
-        for space in sorted(present):
-            q = self._encode(space, [query], texts=True)[0]
-            ranked.append(
-                self._search_space(space, q, k, [m for m in mods if SPACE_OF[m] == space], None)
-            )
-        return fuse(ranked, k)
-
-    def search_image(self, image: Any, k: int = 10) -> list[Hit]:
-        """Images like ``image`` (a PIL image or a path), by CLIP image-image similarity."""
-        q = self._encode("clip", [image])[0]
-        return fuse([self._search_space("clip", q, k, ["image"], None)], k)
-
-    def search_example(
-        self, item_id: int, k: int = 10, modality: str | Iterable[str] | None = None
-    ) -> list[Hit]:
-        """Items like an indexed one, in its own space, the item itself left out."""
-        item = self.get(item_id)
-        mods = [m for m in self._modalities(modality) if SPACE_OF[m] == item.space]
-        if not mods:
-            raise IndexStoreError(
-                f"item {item_id} is a {item.modality}; {modality} items live in another space",
-                "use search_text with the item's text, or search_image with its file",
-            )
-        q = self.store.vector(item)
-        return fuse([self._search_space(item.space, q, k, mods, item.id)], k)
-
-    def search_vector(
-        self, vector: np.ndarray, space: str, k: int = 10, modality: str | None = None
-    ) -> list[Hit]:
-        """Raw query vector in ``space`` ("clip" or "text"), for embeddings made elsewhere."""
-        if space not in set(SPACE_OF.values()):
-            raise UnknownNameError(f"unknown embedding space {space!r}", "use clip or text")
-        mods = [m for m in self._modalities(modality) if SPACE_OF[m] == space]
-        return fuse([self._search_space(space, np.asarray(vector), k, mods, None)], k)
+        """Delete thumbnails no item points at any more: a removed or changed image or video,
+        or the frames of scenes a video re-indexed with other scene options no longer has."""
+        for sha in set(shas):
+            used = {Path(t).name for t in self.store.catalog.thumbnails_of(sha)}
+            for thumb in self.store.thumbs.glob(f"{sha[:32]}*.jpg"):
+                if thumb.name not in used:
+                    thumb.unlink(missing_ok=True)
 
     # -- inspection -----------------------------------------------------------------------
 
