@@ -34,6 +34,7 @@ SMALL = {
     "notebooks/chat.ipynb": {"max_tokens": 24},
     "widgets/chat_analytics.ipynb": {"demo_questions": 3, "max_tokens": 24},
     "notebooks/multimodal.ipynb": {"n_images": 6, "max_tokens": 24},
+    "tiny_clip.ipynb": {"steps": 30, "n_images": 256, "eval_per_pair": 4},
     "tiny_yolo.ipynb": {"epochs": 1, "n_train": 16, "n_val": 8, "imgsz": 64, "batch": 8},
 }
 
