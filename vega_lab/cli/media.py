@@ -28,7 +28,7 @@ def _index(path: Path | None):
 
 @media.command("index")
 def index_folder(
-    folder: Annotated[Path, typer.Argument(help="Folder of images, documents, audio.")],
+    folder: Annotated[Path, typer.Argument(help="Folder of images, videos, documents, audio.")],
     index: IndexOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -47,12 +47,12 @@ def search(
     query: Annotated[str, typer.Argument(help="Text to search for.")],
     k: Annotated[int, typer.Option(min=1, help="Results.")] = 10,
     modality: Annotated[
-        str | None, typer.Option(help="image | document | transcript (default all).")
+        str | None, typer.Option(help="image | video | document | transcript (default all).")
     ] = None,
     index: IndexOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Search the index by text across images (CLIP) and text (MiniLM)."""
+    """Search the index by text: images and video scenes (CLIP), documents and speech (MiniLM)."""
     hits = _index(index).search_text(query, k=k, modality=modality)
     for h in hits:
         typer.echo(str(h))

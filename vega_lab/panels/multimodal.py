@@ -34,7 +34,7 @@ __all__ = ["MultimodalPanel", "modality_of"]
 
 T = TypeVar("T")
 TABS = ("image", "audio", "video", "document", "search")
-MODALITIES = ("all", "image", "document", "transcript")
+MODALITIES = ("all", "image", "video", "document", "transcript")
 
 
 def modality_of(path: str | Path) -> str:

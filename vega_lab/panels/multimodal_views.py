@@ -74,14 +74,16 @@ def hits_html(hits: Iterable[Any]) -> str:
 
 
 def gallery_html(hits: Iterable[Any], size: int = 128) -> str:
-    """Image hits as a gallery of inline thumbnails (data URIs: the page needs no file server)."""
+    """Image and video-scene hits as inline thumbnails (data URIs: no file server needed)."""
     import base64
 
     tiles = []
     for h in hits:
-        if h.modality != "image":
+        if h.modality not in ("image", "video"):
             continue
-        data = thumb(h.source, size)
+        # A video scene shows the frame the index kept; an image its own file.
+        data = thumb(h.item.thumbnail or h.source, size) if h.modality == "video" else None
+        data = data or thumb(h.source, size)
         if data is None:
             continue
         uri = "data:image/png;base64," + base64.b64encode(data).decode()

@@ -26,7 +26,7 @@ from vega_lab.multimodal.index.backends import (
 from vega_lab.multimodal.index.catalog import Item, SourceRecord, SpaceInfo
 from vega_lab.multimodal.index.collection import AddResult, CrossModalIndex
 from vega_lab.multimodal.index.exact import ExactBackend
-from vega_lab.multimodal.index.hits import RRF_K, Hit, fuse
+from vega_lab.multimodal.index.hits import RRF_K, Hit, fuse, query_stats
 from vega_lab.multimodal.index.ingest import MODALITIES, SPACE_OF
 from vega_lab.multimodal.index.store import IndexStore
 
@@ -47,6 +47,7 @@ __all__ = [
     "SpaceInfo",
     "fuse",
     "make_backend",
+    "query_stats",
     "register_backend",
     "resolve_backend",
 ]

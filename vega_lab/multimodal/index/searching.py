@@ -1,7 +1,7 @@
 """Searching a ``CrossModalIndex``: by text, by image, by example, by raw vector.
 
 A text query is embedded in every space holding a requested modality, and the per-space
-rankings are merged by reciprocal rank fusion (``hits.py``); an image query searches the CLIP
+rankings are merged by standardized score (``hits.py``); an image query searches the CLIP
 space only, where both images and video scenes live. Split from ``collection.py`` (adding and
 storing) so each stays one idea; the mixin reads the index only through ``counts``, ``_encode``,
 ``get``, ``store`` and ``live``.
@@ -16,7 +16,7 @@ import numpy as np
 
 from vega_lab.errors import IndexStoreError, UnknownNameError
 from vega_lab.multimodal.index.catalog import Item
-from vega_lab.multimodal.index.hits import Hit, fuse
+from vega_lab.multimodal.index.hits import Hit, fuse, query_stats
 from vega_lab.multimodal.index.ingest import MODALITIES, SPACE_OF
 
 if TYPE_CHECKING:
@@ -80,13 +80,14 @@ class SearchMixin:
             raise IndexStoreError("the text query is empty", "give a few words to search for")
         mods = self._modalities(modality)
         present = {s for (s, m), n in self.counts().items() if n and m in mods}
-        ranked = []
+        ranked, stats = [], []
         for space in sorted(present):
             q = self._encode(space, [query], texts=True)[0]
             ranked.append(
                 self._search_space(space, q, k, [m for m in mods if SPACE_OF[m] == space], None)
             )
-        return fuse(ranked, k)
+            stats.append(query_stats(self.store.matrix(space)[2], q))
+        return fuse(ranked, k, stats if len(ranked) > 1 else None)
 
     def search_image(
         self, image: Any, k: int = 10, modality: str | Iterable[str] | None = None
