@@ -51,7 +51,9 @@ def caption(color: str, shape: str) -> str:
     return f"a photo of a {color} {shape}"
 
 
-def split_pairs(holdout: int = 4, seed: int = 0) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+def split_pairs(
+    holdout: int = 4, seed: int = 0
+) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """(train, held-out) colour/shape pairs; every colour and shape still occurs in training.
 
     Zero-shot accuracy is measured on the held-out pairs: the model has seen "red" and "star"

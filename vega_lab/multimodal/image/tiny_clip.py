@@ -12,13 +12,9 @@ distinct captions with every caption an image satisfies a positive. Only the tra
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
-import os
 import random
-import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -29,6 +25,7 @@ import numpy as np
 
 from vega_lab.errors import ModelWeightsError, TrainingError
 from vega_lab.multimodal.image import shapes
+from vega_lab.multimodal.model_cache import cached_folder
 
 if TYPE_CHECKING:
     from vega_lab.experiments.tracking import Run
@@ -373,26 +370,9 @@ def ensure_tiny_clip(config: TinyClipConfig | None = None) -> Path:
     from vega_lab.config import get_settings
 
     config = config or TinyClipConfig()
-    root = get_settings().models_path / "tiny_clip"
-    final = root / config.key()
-    if (final / INFO_FILE).is_file():
-        return final
-    root.mkdir(parents=True, exist_ok=True)
-    with (root / f".{config.key()}.lock").open("a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # one trainer per config; released when lock closes
-        if (final / INFO_FILE).is_file():  # another process finished it while we waited
-            return final
-        for stale in root.glob(f".{config.key()}-*"):  # a killed trainer's; we hold the lock
-            shutil.rmtree(stale, ignore_errors=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{config.key()}-", dir=root))
-        tmp.chmod(0o755)  # mkdtemp's 0700 would hide the cache from other users
-        try:
-            result = train_tiny_clip(config)
-            save_tiny_clip(result.model, tmp, result.info())
-            if final.exists():  # an unreadable leftover: it is a cache, rebuild it
-                shutil.rmtree(final)
-            os.rename(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    return final
+
+    def build(tmp: Path) -> None:
+        result = train_tiny_clip(config)
+        save_tiny_clip(result.model, tmp, result.info())
+
+    return cached_folder(get_settings().models_path / "tiny_clip", config.key(), INFO_FILE, build)

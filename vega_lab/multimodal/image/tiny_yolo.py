@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from vega_lab.errors import TrainingError
 from vega_lab.multimodal.image.detect import import_ultralytics, torch_threads
 from vega_lab.multimodal.image.shapes import SHAPES, Scene, render_scene
+from vega_lab.multimodal.model_cache import cached_folder
 
 if TYPE_CHECKING:
     from vega_lab.experiments.tracking import Run
@@ -335,19 +336,6 @@ def train_tiny_yolo(
     return result
 
 
-@contextmanager
-def _lock(path: Path) -> Iterator[None]:
-    """Serialize training of one config across processes (pytest workers, kernels)."""
-    import fcntl
-
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def ensure_tiny_yolo(config: TinyYoloConfig | None = None, *, threads: int = 1) -> Path:
     """``best.pt`` of the cached model for ``config`` (default: the small shared one), trained
     if missing. Trains into a temp folder renamed into place: a killed run leaves no half cache."""
@@ -355,20 +343,10 @@ def ensure_tiny_yolo(config: TinyYoloConfig | None = None, *, threads: int = 1) 
 
     config = config or TinyYoloConfig()
     root = get_settings().models_path / "tiny_yolo"
-    final = root / config.key()
-    if (final / METRICS_FILE).is_file() and (final / WEIGHTS_FILE).is_file():
-        return final / WEIGHTS_FILE
-    root.mkdir(parents=True, exist_ok=True)
-    with _lock(root / f".{config.key()}.lock"):
-        if (final / METRICS_FILE).is_file():  # another process finished it while we waited
-            return final / WEIGHTS_FILE
-        tmp = Path(tempfile.mkdtemp(prefix=f".{config.key()}-", dir=root))
-        try:
-            train_tiny_yolo(config, out_dir=tmp, threads=threads)
-            if final.exists():  # an unreadable leftover: it is a cache, rebuild it
-                shutil.rmtree(final)
-            os.rename(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-    return final / WEIGHTS_FILE
+    if not (root / config.key() / WEIGHTS_FILE).is_file():  # a metrics file alone is not a model
+        shutil.rmtree(root / config.key(), ignore_errors=True)
+
+    def build(tmp: Path) -> None:
+        train_tiny_yolo(config, out_dir=tmp, threads=threads)
+
+    return cached_folder(root, config.key(), METRICS_FILE, build) / WEIGHTS_FILE

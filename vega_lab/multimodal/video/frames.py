@@ -3,7 +3,8 @@
 Why ``cv2.VideoCapture`` for random access rather than one ``ffmpeg -ss`` per frame: it seeks
 in-process, with no process start and no re-probing per frame. Both return exactly the frame
 asked for (checked on ``synth``'s "counter" frames, which draw their own index); 8 samples
-of 60 s of 640x360 H.264 take 0.5-0.6 s vs 2.1-2.4 s (``benchmarks.multimodal_video.compare_frame_readers``).
+of 60 s of 640x360 H.264 take 0.5-0.6 s vs 2.1-2.4 s
+(``benchmarks.multimodal_video.compare_frame_readers``).
 Short gaps are bridged by decoding forward (``grab``), cheaper than a seek and always exact.
 Reading a whole video is another job: ``video.stream`` pipes it through ffmpeg, faster there.
 """

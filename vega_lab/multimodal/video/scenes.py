@@ -3,7 +3,8 @@
 Why histograms rather than pixel differences (ffmpeg's ``select='gt(scene,x)'`` scores the
 change in mean absolute pixel difference): motion, noise and camera shake change many pixels but
 hardly change the colour distribution, while a cut replaces it; and a cut between two scenes of
-similar brightness moves few pixels far. ``benchmarks.multimodal_video.compare_scene_detectors`` runs both on
+similar brightness moves few pixels far.
+``benchmarks.multimodal_video.compare_scene_detectors`` runs both on
 rendered clips with known cuts (figures in its docstring): this detector finds every cut within
 one frame with no false cut where ffmpeg's filter misses about one in five. ffmpeg's filter is
 faster: 1.2x on 60 s of 640x360 (both decode with ffmpeg; we add ~1-2 ms of histogram per

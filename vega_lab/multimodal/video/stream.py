@@ -3,7 +3,8 @@
 Why ffmpeg rather than ``cv2.VideoCapture`` here: ffmpeg scales in YUV before converting to
 BGR and decodes on several threads, while OpenCV converts each full-size frame and then
 resizes. For 60 s of 640x360 at 30 fps decoded to 96 px wide: 1.1 s vs 4.1 s (2.4 s vs 5.5 s
-in a busier run; ``benchmarks.multimodal_video.compare_frame_readers``). Timestamps come from ffmpeg's
+in a busier run; ``benchmarks.multimodal_video.compare_frame_readers``). Timestamps come from
+ffmpeg's
 ``showinfo`` filter, read from stderr on a thread, so they are each frame's real presentation
 time (variable frame rate included); passthrough frame timing keeps ffmpeg from duplicating or
 dropping frames.
