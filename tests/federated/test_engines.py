@@ -46,7 +46,16 @@ def test_engines_agree_under_compression(compression: str) -> None:
     cfg = dict(num_clients=4, rounds=3, compression=compression, compression_ratio=0.2, seed=1)
     vec = simulate(engine="vectorized", **cfg)
     seq = simulate(engine="sequential", **cfg)
-    torch.testing.assert_close(vec.params, seq.params, rtol=1e-4, atol=1e-5)
+    if compression == "topk":
+        torch.testing.assert_close(vec.params, seq.params, rtol=1e-4, atol=1e-5)
+        return
+    # q8 rounds each coordinate to one of 256 levels: where the two engines' updates differ in
+    # the last float bits (batched vs one-by-one matmuls, CPU-dependent), a coordinate sitting on
+    # a rounding boundary lands one level apart (seen: 1 of 2410, 8.9e-5 on an AVX-512 machine).
+    # So: equal almost everywhere, and nowhere more than a few quantization levels apart.
+    diff = (vec.params - seq.params).abs()
+    assert (diff > 1e-5).float().mean().item() < 0.01
+    assert diff.max().item() < 1e-3
 
 
 def test_one_seed_one_result_and_another_seed_another() -> None:
