@@ -212,3 +212,19 @@ def test_a_video_is_never_half_indexed(indexed: tuple, corpus: Path, tmp_path: P
     assert [(s.path.name, "volcanoes" in s.error) for s in result.skipped] == [("talk.mp4", True)]
     assert {Path(i.source).name for i in idx.items()} == {"scenes.mp4"}  # no orphan scenes
     assert str(folder / "talk.mp4") not in idx
+
+
+def test_an_audio_file_without_speech_is_skipped_not_hallucinated(
+    indexed: tuple, tmp_path: Path
+) -> None:
+    from vega_lab.multimodal.synth import tone
+
+    idx, _ = indexed
+    folder = tmp_path / "sounds"
+    folder.mkdir()
+    tone(folder / "beep.wav", 3.0, 440)
+    speak(SPEECH, folder / "said.wav")
+    result = same_models(idx, tmp_path / "audio-index").add_folder(folder)
+    assert [p.name for p, _ in result.items] == ["said.wav"]
+    assert [s.path.name for s in result.skipped] == ["beep.wav"]
+    assert "no speech detected" in result.skipped[0].error

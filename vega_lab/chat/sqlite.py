@@ -19,8 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from vega_lab.errors import ConversationStoreError, VegaError
-
-SQLITE_MAGIC = b"SQLite format 3\x00"
+from vega_lab.sqlite_files import check_sqlite_file
 
 
 def sqlite_path(path_or_url: str | Path) -> Path:
@@ -38,18 +37,9 @@ def sqlite_path(path_or_url: str | Path) -> Path:
 
 def check_file(path: Path) -> None:
     """Refuse a path that is not (and cannot become) a SQLite file, before opening it."""
-    if path.is_dir():
-        raise ConversationStoreError(
-            f"{path} is a directory", "pass a file path such as data/conversations.sqlite"
-        )
-    if path.is_file() and path.stat().st_size > 0:
-        with path.open("rb") as fh:
-            head = fh.read(len(SQLITE_MAGIC))
-        if head != SQLITE_MAGIC:
-            raise ConversationStoreError(
-                f"{path} is not a SQLite database (it was left untouched)",
-                "point the conversation store at a new file, or move this one away",
-            )
+    check_sqlite_file(
+        path, ConversationStoreError, "the conversation store", "data/conversations.sqlite"
+    )
 
 
 def pragmas(busy_timeout_s: float):

@@ -26,11 +26,11 @@ import numpy as np
 from vega_lab.errors import AudioError, IndexStoreError
 from vega_lab.multimodal.audio.io import AUDIO_SUFFIXES, load_audio
 from vega_lab.multimodal.batch import BatchResult, iter_files, process_files
+from vega_lab.sqlite_files import check_sqlite_file
 
 __all__ = ["FingerprintDB", "Fingerprinter", "Match"]
 
 SCHEMA_VERSION = 1
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 AudioSource = str | Path | np.ndarray
 
 
@@ -362,15 +362,7 @@ class _Guard:
 
 def _open(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     """Refuse a non-SQLite file untouched; WAL, busy timeout, explicit transactions."""
-    if path.is_dir():
-        raise IndexStoreError(f"{path} is a directory", "pass a file path such as songs.sqlite")
-    if path.is_file() and path.stat().st_size > 0:
-        with path.open("rb") as fh:
-            if fh.read(len(_SQLITE_MAGIC)) != _SQLITE_MAGIC:
-                raise IndexStoreError(
-                    f"{path} is not a SQLite database (it was left untouched)",
-                    "point the fingerprint database at a new file",
-                )
+    check_sqlite_file(path, IndexStoreError, "the fingerprint database", "songs.sqlite")
     path.parent.mkdir(parents=True, exist_ok=True)
     with _Guard(path, "open"):
         conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 from vega_lab.errors import IndexStoreError
+from vega_lab.sqlite_files import check_sqlite_file
 
 __all__ = ["Catalog", "Item", "SourceRecord", "SpaceInfo"]
 
 SCHEMA_VERSION = 1
-SQLITE_MAGIC = b"SQLite format 3\x00"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -117,13 +117,7 @@ class Catalog:
         self.path = path
         self.busy_timeout_s = busy_timeout_s
         self._local = threading.local()
-        if path.is_file() and path.stat().st_size > 0:
-            with path.open("rb") as fh:
-                if fh.read(len(SQLITE_MAGIC)) != SQLITE_MAGIC:
-                    raise IndexStoreError(
-                        f"{path} is not a SQLite database (it was left untouched)",
-                        "open the index in another folder, or move this file away",
-                    )
+        check_sqlite_file(path, IndexStoreError, "the index", "data/index/index.sqlite")
         with self.transaction("create the index catalogue") as con:
             for stmt in filter(str.strip, _SCHEMA.split(";")):  # executescript would COMMIT
                 con.execute(stmt)

@@ -184,9 +184,16 @@ def _document(p: Pending, max_chars: int, overlap: int, read_options: dict[str, 
 
 def _transcript(p: Pending, transcript: Any, max_chars: int) -> None:
     if transcript is None:
+        from vega_lab.multimodal.audio.io import load_audio
         from vega_lab.multimodal.audio.transcribe import transcribe
 
-        transcript = transcribe(p.path)
+        y, _ = load_audio(p.path, sr=16000)
+        if not _speech_present(y):  # music, tones, silence: Whisper would invent words
+            raise AudioError(
+                f"{p.path.name}: no speech detected (voice activity detection)",
+                "only speech is indexed; fingerprint music with audio.fingerprint instead",
+            )
+        transcript = transcribe(y, sr=16000)
     _passages(p, transcript, max_chars)
     if not p.drafts:
         raise AudioError(f"{p.path.name}: no speech was recognised", "nothing to index")
