@@ -89,6 +89,18 @@ def test_index_then_search_fills_the_gallery_and_skips_the_broken_file(
     hits = panel.search("differential privacy noise", modality="document")
     assert hits and Path(hits[0].source).name == "privacy_notes.pdf"
 
+    image = next(p for p in map(Path, hits_sources(panel)) if p.suffix == ".png")
+    panel.show_file(image)
+    assert not panel.similar_button.disabled
+    panel.similar_button.click()
+    assert panel.error is None, panel.status.value
+    assert panel.tabs.selected_index == 4 and f"images like {image.name}" in panel.status.value
+    assert image.name in panel.results.value.split("</li>")[0]  # itself first, cosine ~1
+
+
+def hits_sources(panel: MultimodalPanel) -> list[str]:
+    return [h.source for h in panel.index.search_text("a photo", k=5, modality="image")]
+
 
 def test_bad_files_land_in_the_status_line(panel: MultimodalPanel, media, tmp_path: Path) -> None:
     folder, _ = media

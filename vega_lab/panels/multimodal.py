@@ -5,8 +5,8 @@ waveform, spectrogram and transcript; video: scene frames; document: text, table
 and a Search tab over the cross-modal index with a thumbnail gallery. Every button calls one
 library function; a bad file or a missing model shows its ``VegaError`` in the status line.
 Actions run in the kernel's thread (each takes seconds, not minutes), so a notebook or a test
-can call the same methods the buttons call: ``show_file``, ``scrub``, ``ask``, ``index_folder``,
-``search``.
+can call the same methods the buttons call: ``show_file``, ``scrub``, ``similar``, ``ask``,
+``index_folder``, ``search``.
 """
 
 from __future__ import annotations
@@ -99,6 +99,7 @@ class MultimodalPanel(w.VBox):
         self.image_view = w.Image(format="png", layout=w.Layout(max_width="480px"))
         self.image_info, self.exif_view = w.HTML(), w.HTML()
         self.scrub_button = w.Button(description="scrub EXIF", icon="user-secret", disabled=True)
+        self.similar_button = w.Button(description="find similar", icon="clone", disabled=True)
         # Audio, video and document tabs
         self.audio_chart, self.transcript = w.HTML(), w.HTML()
         self.video_view, self.video_info = w.Image(format="png"), w.HTML()
@@ -116,7 +117,14 @@ class MultimodalPanel(w.VBox):
 
         self.tabs = w.Tab(
             children=[
-                w.VBox([self.image_view, self.image_info, self.scrub_button, self.exif_view]),
+                w.VBox(
+                    [
+                        self.image_view,
+                        self.image_info,
+                        w.HBox([self.scrub_button, self.similar_button]),
+                        self.exif_view,
+                    ]
+                ),
                 w.VBox([self.audio_chart, self.transcript]),
                 w.VBox([self.video_info, self.video_view]),
                 w.VBox(
@@ -147,6 +155,7 @@ class MultimodalPanel(w.VBox):
         self.refresh_button.on_click(lambda _: self.refresh())
         self.upload.observe(lambda _: self._save_uploads(), "value")
         self.scrub_button.on_click(lambda _: self.scrub())
+        self.similar_button.on_click(lambda _: self.similar())
         self.ask_button.on_click(lambda _: self.ask())
         self.search_button.on_click(lambda _: self.search())
         self.index_button.on_click(lambda _: self.index_folder())
@@ -179,6 +188,7 @@ class MultimodalPanel(w.VBox):
         """Show ``path`` in its modality's tab; returns the modality (None if it failed)."""
         self.path = Path(path)
         self.scrub_button.disabled = self.ask_button.disabled = True
+        self.similar_button.disabled = True
         return self._guard(f"opening {self.path.name}", lambda: self._open(self.path))
 
     def _open(self, path: Path) -> str:
@@ -218,7 +228,7 @@ class MultimodalPanel(w.VBox):
             }
         )
         self.exif_view.value = "<b>EXIF</b>" + kv_table(exif, "no EXIF metadata")
-        self.scrub_button.disabled = False
+        self.scrub_button.disabled = self.similar_button.disabled = False
         self.last = {"detections": dets, "faces": faces, "quality": quality, "exif": exif}
         self._say(f"{path.name}: {len(dets)} objects, {len(faces or [])} faces", "success")
 
@@ -339,6 +349,24 @@ class MultimodalPanel(w.VBox):
 
         return self._guard("indexing", work)
 
+    def similar(self) -> list[Any]:
+        """Images and video scenes that look like the open image (CLIP image-to-image)."""
+
+        def work() -> list[Any]:
+            if self.path is None:
+                raise MultimodalError("no image is open", "pick an image first")
+            hits = self.index.search_image(self.path, k=12)
+            self._show_hits(hits, f"{len(hits)} images like {self.path.name}")
+            return hits
+
+        self.tabs.selected_index = TABS.index("search")
+        return self._guard("finding similar images", work) or []
+
+    def _show_hits(self, hits: list[Any], summary: str) -> None:
+        self.gallery.value = gallery_html(hits)
+        self.results.value = hits_html(hits)
+        self._say(summary, "success")
+
     def search(self, query: str | None = None, modality: str | None = None) -> list[Any]:
         """Search the index by text; image hits also fill the thumbnail gallery."""
         q = query if query is not None else self.query.value
@@ -346,9 +374,7 @@ class MultimodalPanel(w.VBox):
 
         def work() -> list[Any]:
             hits = self.index.search_text(q, k=12, modality=None if mod == "all" else mod)
-            self.gallery.value = gallery_html(hits)
-            self.results.value = hits_html(hits)
-            self._say(f"{len(hits)} results for {q!r}", "success")
+            self._show_hits(hits, f"{len(hits)} results for {q!r}")
             return hits
 
         self.tabs.selected_index = TABS.index("search")
