@@ -98,3 +98,55 @@ def transcribe(
     typer.echo(f"({t.engine} {t.model}: {t.duration_s:.1f} s of audio, RTF {t.rtf:.2f})")
     if as_json:
         emit_json({"text": t.text, "duration_s": t.duration_s, "rtf": t.rtf, "engine": t.engine})
+
+
+@media.command("summarize")
+def summarize(
+    path: Annotated[Path, typer.Argument(help="A PDF, DOCX, TXT, Markdown or RTF file.")],
+    sentences: Annotated[int, typer.Option(min=1, help="Sentences to keep.")] = 3,
+    method: Annotated[str, typer.Option(help="extractive (offline, TextRank) | llm.")] = (
+        "extractive"
+    ),
+) -> None:
+    """A short summary: the document's most central sentences, in order (or the chat model's)."""
+    from vega_lab.multimodal.document.summarize import summarize as run
+
+    typer.echo(run(path, method=method, sentences=sentences).text)
+
+
+@media.command("diff")
+def diff(
+    a: Annotated[Path, typer.Argument(help="The older document.")],
+    b: Annotated[Path, typer.Argument(help="The newer document.")],
+) -> None:
+    """Paragraphs added, removed and changed between two documents, with their pages."""
+    from vega_lab.multimodal.document.compare import diff_documents
+
+    d = diff_documents(a, b)
+    typer.echo(d.unified or "(no differences)")
+    typer.echo(f"similarity {d.similarity:.3f}, {len(d.changes)} changes")
+
+
+@media.command("dupes")
+def dupes(
+    folder: Annotated[Path, typer.Argument(help="A folder of images and documents.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Near-duplicate images (perceptual hashes) and documents (MinHash over word shingles)."""
+    from vega_lab.multimodal.batch import iter_files
+    from vega_lab.multimodal.document.compare import near_duplicate_documents
+    from vega_lab.multimodal.document.readers import DOCUMENT_SUFFIXES
+    from vega_lab.multimodal.image.hashing import near_duplicates
+    from vega_lab.multimodal.image.io import IMAGE_SUFFIXES
+
+    images = near_duplicates(iter_files(folder, IMAGE_SUFFIXES))
+    docs = near_duplicate_documents(iter_files(folder, DOCUMENT_SUFFIXES))
+    groups = [("image", [str(p) for p in g.paths]) for g in images]
+    groups += [("document", [str(p) for p in g.paths]) for g in docs]
+    for kind, paths in groups:
+        typer.echo(f"[{kind}] " + "  ==  ".join(paths))
+    for s in [*images.skipped, *docs.skipped]:
+        typer.echo(f"skipped {s.path}: {s.error}", err=True)
+    typer.echo(f"{len(groups)} groups of near-duplicates")
+    if as_json:
+        emit_json([{"kind": k, "paths": p} for k, p in groups])
