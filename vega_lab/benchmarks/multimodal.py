@@ -11,6 +11,7 @@ ultralytics direct; the tiny CLIP's zero-shot accuracy (held-out colour/shape pa
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
 from typing import Any
@@ -108,8 +109,8 @@ def headline(out: dict[str, Any]) -> dict[str, Any]:
                 h[f"index_{n}_sklearn_brute_ms"] = row["sklearn_brute"]["median_ms"]
     if "whisper" in out:
         w = out["whisper"]
-        h["whisper_rtf"] = sorted(w["vega_rtf"])[len(w["vega_rtf"]) // 2]
-        h["whisper_direct_rtf"] = sorted(w["direct_rtf"])[len(w["direct_rtf"]) // 2]
+        h["whisper_rtf"] = statistics.median(w["vega_rtf"])  # over the clips
+        h["whisper_direct_rtf"] = statistics.median(w["direct_rtf"])
         h["whisper_overhead_pct"] = round(w["overhead_pct"], 2)
         h["whisper_wer"] = w["wer_vega"]
     if "pdf" in out:

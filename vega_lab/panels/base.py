@@ -18,6 +18,11 @@ if TYPE_CHECKING:
 COLORS = {"info": "#555", "success": "#1b7f3b", "warning": "#a65e00", "danger": "#b00020"}
 
 
+def status_html(text: str, style: str = "info") -> str:
+    """A panel's status line: ``text`` (escaped) in the colour of ``style`` (see COLORS)."""
+    return f'<span style="color:{COLORS[style]}">{html.escape(text)}</span>'
+
+
 class RunPanel(w.VBox):
     """A panel whose Run validates `config()` and hands it to `_work` in a daemon thread (the
     kernel stays responsive); errors, bad values included, land in the status label.
@@ -126,4 +131,4 @@ class RunPanel(w.VBox):
         self._say(text, "danger")
 
     def _say(self, text: str, style: str = "info") -> None:
-        self.status.value = f'<span style="color:{COLORS[style]}">{html.escape(text)}</span>'
+        self.status.value = status_html(text, style)

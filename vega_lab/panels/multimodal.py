@@ -21,7 +21,7 @@ import ipywidgets as w
 from vega_lab.charts import to_svg
 from vega_lab.config import get_settings
 from vega_lab.errors import MultimodalError, VegaError
-from vega_lab.panels.base import COLORS
+from vega_lab.panels.base import status_html
 from vega_lab.panels.multimodal_views import (
     gallery_html,
     hits_html,
@@ -39,24 +39,16 @@ MODALITIES = ("all", "image", "video", "document", "transcript")
 
 def modality_of(path: str | Path) -> str:
     """Which tab a file belongs to, by suffix (an unknown suffix is a ``MultimodalError``)."""
-    from vega_lab.multimodal.audio.io import AUDIO_SUFFIXES
-    from vega_lab.multimodal.document.readers import DOCUMENT_SUFFIXES
-    from vega_lab.multimodal.image.io import IMAGE_SUFFIXES
-    from vega_lab.multimodal.video import VIDEO_SUFFIXES
+    from vega_lab.multimodal.kinds import file_kind
 
-    suffix = Path(path).suffix.lower()
-    for name, suffixes in (
-        ("image", IMAGE_SUFFIXES),
-        ("audio", AUDIO_SUFFIXES),
-        ("video", VIDEO_SUFFIXES),
-        ("document", DOCUMENT_SUFFIXES),
-    ):
-        if suffix in suffixes:
-            return name
-    raise MultimodalError(
-        f"{Path(path).name}: no viewer for {suffix or 'files without a suffix'}",
-        "open an image, audio, video or document file",
-    )
+    kind = file_kind(path)
+    if kind is None:
+        suffix = Path(path).suffix.lower()
+        raise MultimodalError(
+            f"{Path(path).name}: no viewer for {suffix or 'files without a suffix'}",
+            "open an image, audio, video or document file",
+        )
+    return kind
 
 
 class MultimodalPanel(w.VBox):
@@ -205,7 +197,8 @@ class MultimodalPanel(w.VBox):
         from vega_lab.multimodal.image.io import inspect_image, load_image
         from vega_lab.multimodal.image.quality import assess_quality
 
-        info, img = inspect_image(path), load_image(path)
+        img = load_image(path)  # decodes and validates the whole file once
+        info = inspect_image(path, decode=False)  # so the header is enough here
         if self._detector is None:
             self._detector = load_detector()
         dets = self._detector.detect(img)[0]
@@ -393,4 +386,4 @@ class MultimodalPanel(w.VBox):
             return None
 
     def _say(self, text: str, style: str) -> None:
-        self.status.value = f"<span style='color:{COLORS[style]}'>{html.escape(text)}</span>"
+        self.status.value = status_html(text, style)

@@ -81,9 +81,11 @@ def gallery_html(hits: Iterable[Any], size: int = 128) -> str:
     for h in hits:
         if h.modality not in ("image", "video"):
             continue
-        # A video scene shows the frame the index kept; an image its own file.
-        data = thumb(h.item.thumbnail or h.source, size) if h.modality == "video" else None
-        data = data or thumb(h.source, size)
+        # The thumbnail the index kept (a scene's frame, a small copy of an image); an image
+        # whose thumbnail is gone falls back to its own file.
+        data = thumb(h.item.thumbnail, size) if h.item.thumbnail else None
+        if data is None and h.modality == "image":
+            data = thumb(h.source, size)
         if data is None:
             continue
         uri = "data:image/png;base64," + base64.b64encode(data).decode()
