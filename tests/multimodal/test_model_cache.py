@@ -39,3 +39,17 @@ def test_a_failed_build_leaves_no_folder_and_a_stale_one_is_swept(tmp_path: Path
     (tmp_path / "abc" / "junk").write_text("?")
     out = cached_folder(tmp_path, "abc", "info.json", lambda t: (t / "info.json").write_text("{}"))
     assert sorted(p.name for p in out.iterdir()) == ["info.json"]
+
+
+def test_every_marker_must_be_there(tmp_path: Path) -> None:
+    def build(tmp: Path) -> None:
+        (tmp / "best.pt").write_bytes(b"w")
+        (tmp / "metrics.json").write_text("{}")
+
+    out = cached_folder(tmp_path, "k", ("best.pt", "metrics.json"), build)
+    (out / "best.pt").unlink()  # metrics alone is not a model: rebuilt under the lock
+    calls: list[Path] = []
+    again = cached_folder(
+        tmp_path, "k", ("best.pt", "metrics.json"), lambda t: (calls.append(t), build(t))
+    )
+    assert again == out and len(calls) == 1 and (out / "best.pt").is_file()

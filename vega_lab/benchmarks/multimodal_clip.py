@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from vega_lab.models.threads import torch_threads
 from vega_lab.multimodal.image import shapes
 from vega_lab.multimodal.image.clip import ClipEmbedder, load_clip
 
@@ -85,10 +86,7 @@ def bench_clip(
 
     from vega_lab.multimodal.image.tiny_clip import ensure_tiny_clip, read_info
 
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         rng = random.Random(0)
         images = [shapes.render_scene(rng).image for _ in range(n_images)]
         model, _, preprocess = open_clip.create_model_and_transforms(arch, device=device)
@@ -102,13 +100,11 @@ def bench_clip(
             "tiny": _compare(tiny, images, batch_size, repeats),
         }
         info = read_info(folder)
-    finally:
-        torch.set_num_threads(before)
     return {
         "n_images": n_images,
         "batch_size": batch_size,
         "repeats": repeats,
-        "threads": threads or before,
+        "threads": threads or torch.get_num_threads(),  # restored: the caller's setting
         "device": device,
         "results": results,
         "overhead_pct": {name: r["overhead_pct"] for name, r in results.items()},

@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from vega_lab.datasets.shipped import load_dataset, train_test_split
+from vega_lab.models.threads import torch_threads
 from vega_lab.privacy.audit.batched import (
     DPSGD,
     MLPShape,
@@ -149,14 +150,9 @@ def bench_shadow_models(
     ``threads`` (None: leave torch's setting) applies to both sides and is restored after. One
     thread is the sequential loop's best case (its matrices are far too small to split) and, on
     a shared machine, spares both sides OpenMP threads waiting for a busy core."""
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         return _bench(models, repeats, steps, batch, lr, hidden, dp, noise_multiplier,
                       max_grad_norm, seed)  # fmt: skip
-    finally:
-        torch.set_num_threads(before)
 
 
 def _bench(

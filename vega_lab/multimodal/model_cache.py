@@ -18,18 +18,26 @@ from pathlib import Path
 __all__ = ["cached_folder"]
 
 
-def cached_folder(root: Path, key: str, marker: str, build: Callable[[Path], object]) -> Path:
-    """``root/key``, built by ``build(tmp_folder)`` unless ``root/key/marker`` already exists.
+def cached_folder(
+    root: Path, key: str, markers: str | tuple[str, ...], build: Callable[[Path], object]
+) -> Path:
+    """``root/key``, built by ``build(tmp_folder)`` unless it already holds every marker file.
 
-    ``marker`` is the file written last by ``build``: its presence means the folder is whole.
+    ``markers`` are the files ``build`` must leave: all present means the folder is whole; a
+    folder missing one (damaged by hand) is rebuilt, under the lock.
     """
     final = root / key
-    if (final / marker).is_file():
+    names = (markers,) if isinstance(markers, str) else markers
+
+    def whole() -> bool:
+        return all((final / name).is_file() for name in names)
+
+    if whole():
         return final
     root.mkdir(parents=True, exist_ok=True)
     with (root / f".{key}.lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the handle closes
-        if (final / marker).is_file():  # another process finished it while we waited
+        if whole():  # another process finished it while we waited
             return final
         for stale in root.glob(f".{key}-*"):  # a killed builder's; we hold the lock
             shutil.rmtree(stale, ignore_errors=True)

@@ -23,6 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from vega_lab.errors import PrivacyError, PrivacyModelError, VegaError
+from vega_lab.models.threads import torch_threads
 from vega_lab.privacy.config import DPTrainingConfig
 from vega_lab.privacy.model_check import check_private_model, fix_model
 from vega_lab.training.centralized import evaluate
@@ -109,16 +110,6 @@ def _quiet() -> Iterator[None]:
         ):
             warnings.filterwarnings("ignore", message=message)
         yield
-
-
-@contextmanager
-def _threads(n: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def _data(config: DPTrainingConfig) -> tuple[TensorDataset, torch.Tensor, torch.Tensor, int, int]:
@@ -252,7 +243,7 @@ def train_private(
     final values to ``run.log_final``. Raises PrivacyModelError naming any layer that cannot be
     made private, PrivacyError for an unreachable budget or a batch larger than the data.
     """
-    with _threads(config.threads), torch.random.fork_rng(devices=[]), _quiet():
+    with torch_threads(config.threads), torch.random.fork_rng(devices=[]), _quiet():
         torch.manual_seed(config.seed)  # anything in the model that draws (dropout) is seeded
         trainer, base, fixes, x_test, y_test = _setup(config, model)
         history = _train(config, trainer, base, x_test, y_test, on_epoch, run, progress)

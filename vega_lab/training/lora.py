@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from vega_lab.errors import DatasetError, TrainingError
+from vega_lab.models.threads import torch_threads
 
 if TYPE_CHECKING:
     from vega_lab.experiments.tracking import Run
@@ -134,18 +134,6 @@ def _bpe_tokenizer(texts: Iterable[str], vocab_size: int) -> Any:
     )
 
 
-@contextmanager
-def _threads(n: int | None) -> Iterator[None]:
-    """Run with ``n`` torch threads: tiny models on a busy CPU are ~20x faster on one."""
-    before = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _lm_batch(tokenizer: Any, texts: Sequence[str], max_len: int) -> dict[str, torch.Tensor]:
     ids = [[*tokenizer.encode(t)[: max_len - 1], tokenizer.eos_token_id] for t in texts]
     return _pad(ids, [list(x) for x in ids], tokenizer.pad_token_id)
@@ -190,7 +178,7 @@ def tiny_causal_lm(
     optim = torch.optim.AdamW(model.parameters(), lr=lr)
     order = _batches(len(texts), batch_size, steps, seed)
     model.train()
-    with _threads(1):  # the model is tiny by construction: threads only add overhead
+    with torch_threads(1):  # the model is tiny by construction: threads only add overhead
         for idx in order:
             loss = model(**_lm_batch(tokenizer, [texts[i] for i in idx], max_len)).loss
             optim.zero_grad()
@@ -333,7 +321,7 @@ def lora_finetune(
         raise TrainingError(f"batch_size and r must be >= 1, got {batch_size} and {r}")
     n_steps = steps if steps is not None else epochs * -(-len(train) // batch_size)
 
-    with _threads(num_threads):
+    with torch_threads(num_threads):
         torch.manual_seed(seed)
         base, tokenizer = load_causal_lm(model_path)
         eval_before = response_loss(base, tokenizer, held, max_len)

@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
-from vega_lab.errors import ImageError, ModelWeightsError, MultimodalError
-from vega_lab.multimodal.image.io import load_image
+from vega_lab.errors import ModelWeightsError, MultimodalError
+from vega_lab.multimodal.image.io import as_rgb
 
 __all__ = ["ClipEmbedder", "load_clip", "state_digest", "weights_digest", "write_clip_folder"]
 
@@ -45,11 +44,8 @@ def weights_digest(path: str | Path) -> str:
     st = p.stat()
     key = (str(p), st.st_size, st.st_mtime_ns)
     if key not in _DIGESTS:
-        h = hashlib.sha256()
         with p.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        _DIGESTS[key] = h.hexdigest()
+            _DIGESTS[key] = hashlib.file_digest(f, "sha256").hexdigest()
     return _DIGESTS[key]
 
 
@@ -103,15 +99,6 @@ class ClipEmbedder:
     def __repr__(self) -> str:
         return f"ClipEmbedder({self.name!r}, dim={self.dim}, device={self.device!r})"
 
-    def _as_rgb(self, item: Any) -> Any:
-        if isinstance(item, Image.Image):
-            return item if item.mode == "RGB" else item.convert("RGB")
-        if isinstance(item, (str, Path)):
-            return load_image(item)  # validated, upright, RGB; ImageError names the file
-        raise ImageError(
-            f"cannot embed a {type(item).__name__}", "pass PIL images or image file paths"
-        )
-
     def encode_images(self, images: Sequence[Any], batch_size: int = 64) -> np.ndarray:
         """(n, dim) float32 unit vectors; paths are read one batch at a time."""
         import torch
@@ -122,7 +109,7 @@ class ClipEmbedder:
         with torch.inference_mode():
             for i in range(0, len(images), batch_size):
                 chunk = images[i : i + batch_size]
-                x = torch.stack([self.preprocess(self._as_rgb(im)) for im in chunk])
+                x = torch.stack([self.preprocess(as_rgb(im, "embed")) for im in chunk])
                 feats = self.model.encode_image(x.to(self.device), normalize=True)
                 out[i : i + len(chunk)] = feats.float().cpu().numpy()
         return out

@@ -109,19 +109,18 @@ def torch_threads(n: int | None) -> Iterator[None]:
     if not n:
         yield
         return
-    import torch
+    from vega_lab.models.threads import torch_threads as base_torch_threads
 
     import_ultralytics()  # never the first, unconfigured import
     from ultralytics.utils import torch_utils
 
-    before, constant = torch.get_num_threads(), torch_utils.NUM_THREADS
-    torch.set_num_threads(n)
+    constant = torch_utils.NUM_THREADS
     torch_utils.NUM_THREADS = n
     try:
-        yield
+        with base_torch_threads(n):
+            yield
     finally:
         torch_utils.NUM_THREADS = constant
-        torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)
@@ -132,20 +131,6 @@ class Detection:
     class_id: int
     confidence: float
     box: tuple[float, float, float, float]
-
-
-def _as_image(item: Any) -> Image.Image:
-    from PIL import Image
-
-    if isinstance(item, Image.Image):
-        return item if item.mode == "RGB" else item.convert("RGB")
-    if isinstance(item, (str, Path)):
-        from vega_lab.multimodal.image.io import load_image
-
-        return load_image(item)
-    raise ImageError(
-        f"cannot detect objects in a {type(item).__name__}", "pass a PIL image or an image path"
-    )
 
 
 class Detector:
@@ -183,16 +168,19 @@ class Detector:
         items = [images] if single else list(images)  # type: ignore[list-item]
         if not 0 <= conf <= 1 or not 0 <= iou <= 1:
             raise ImageError(f"conf and iou must be in [0, 1], got {conf} and {iou}")
-        pil = [_as_image(x) for x in items]
+        from vega_lab.multimodal.image.io import as_rgb
+
+        pil = [as_rgb(x, "detect objects in") for x in items]
         out: list[list[Detection]] = []
         kw: dict[str, Any] = {"conf": conf, "iou": iou, "verbose": False}
         if imgsz is not None:
             kw["imgsz"] = imgsz
         if self.device is not None:
             kw["device"] = self.device
+        step = max(1, batch_size)
         with torch_threads(self.threads):
-            for i in range(0, len(pil), max(1, batch_size)):
-                for res in self.model.predict(pil[i : i + batch_size], **kw):
+            for i in range(0, len(pil), step):
+                for res in self.model.predict(pil[i : i + step], **kw):
                     out.append(self._convert(res))
         return out
 

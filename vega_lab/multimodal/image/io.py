@@ -32,6 +32,7 @@ __all__ = [
     "SUPPORTED_FORMATS",
     "TIFF_STRUCTURE_TAGS",
     "ImageInfo",
+    "as_rgb",
     "inspect_image",
     "load_folder",
     "load_image",
@@ -235,10 +236,8 @@ def load_image(
     missing, empty, non-image, unsupported, oversized (``max_pixels``, default 80 MP) or
     truncated file.
     """
-    im = open_checked(path, max_pixels=max_pixels, decode=True)
+    im = open_checked(path, max_pixels=max_pixels, decode=True)  # left on its first frame
     n_frames = int(getattr(im, "n_frames", 1))
-    if n_frames > 1:
-        im.seek(0)
     try:
         upright = ImageOps.exif_transpose(im)
         out = _to_mode(upright, mode)
@@ -250,6 +249,18 @@ def load_image(
     im.close()
     out.info["n_frames"] = n_frames
     return out
+
+
+def as_rgb(item: object, action: str) -> Image.Image:
+    """``item`` as an RGB image: a PIL image as is (converted if needed), a path through
+    ``load_image``; anything else is an ``ImageError`` saying "cannot {action} a <type>"."""
+    if isinstance(item, Image.Image):
+        return item if item.mode == "RGB" else item.convert("RGB")
+    if isinstance(item, (str, Path)):
+        return load_image(item)  # validated, upright, RGB; ImageError names the file
+    raise ImageError(
+        f"cannot {action} a {type(item).__name__}", "pass PIL images or image file paths"
+    )
 
 
 def inspect_image(

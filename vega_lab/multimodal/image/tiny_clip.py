@@ -307,6 +307,7 @@ def train_tiny_clip(config: TinyClipConfig | None = None, run: Run | None = None
     """
     import torch
 
+    from vega_lab.models.threads import torch_threads
     from vega_lab.multimodal.image.clip import ClipEmbedder, state_digest
 
     config = config or TinyClipConfig()
@@ -314,9 +315,7 @@ def train_tiny_clip(config: TinyClipConfig | None = None, run: Run | None = None
         train, held = shapes.split_pairs(config.holdout, config.seed)
     except ValueError as exc:
         raise TrainingError(str(exc), "hold out fewer pairs (default 4 of 24)") from exc
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a model this small only loses time to thread handoffs
-    try:
+    with torch_threads(1):  # a model this small only loses time to thread handoffs
         torch.manual_seed(config.seed)
         model, preprocess, tokenizer = _build(config)
         t0 = time.perf_counter()
@@ -329,8 +328,6 @@ def train_tiny_clip(config: TinyClipConfig | None = None, run: Run | None = None
             "train": evaluate_zero_shot(embedder, train, config.eval_per_pair, fresh),
             "heldout": evaluate_zero_shot(embedder, held, config.eval_per_pair, fresh + 1),
         }
-    finally:
-        torch.set_num_threads(threads)
     metrics = {
         f"{split}_{k}": ev[split][k]
         for split in ("train", "heldout")

@@ -343,10 +343,8 @@ def ensure_tiny_yolo(config: TinyYoloConfig | None = None, *, threads: int = 1) 
 
     config = config or TinyYoloConfig()
     root = get_settings().models_path / "tiny_yolo"
-    if not (root / config.key() / WEIGHTS_FILE).is_file():  # a metrics file alone is not a model
-        shutil.rmtree(root / config.key(), ignore_errors=True)
 
     def build(tmp: Path) -> None:
         train_tiny_yolo(config, out_dir=tmp, threads=threads)
 
-    return cached_folder(root, config.key(), METRICS_FILE, build) / WEIGHTS_FILE
+    return cached_folder(root, config.key(), (WEIGHTS_FILE, METRICS_FILE), build) / WEIGHTS_FILE
