@@ -51,15 +51,6 @@ COUNTER_BITS = 12
 SceneSpec = tuple[str | tuple[int, int, int], float]
 
 
-def _ffmpeg() -> str:
-    exe = shutil.which("ffmpeg")
-    if exe is None:
-        raise MultimodalError(
-            "ffmpeg is not installed (needed to encode test videos)", "apt-get install ffmpeg"
-        )
-    return exe
-
-
 def cut_times(scenes: Sequence[SceneSpec], fps: float = 10) -> list[float]:
     """True cut times (s) of a ``render_video`` clip: where each scene after the first starts."""
     frames = np.cumsum([max(1, round(s * fps)) for _, s in scenes])
@@ -216,10 +207,12 @@ def render_video(
     if fps <= 0:
         raise MultimodalError(f"fps must be positive, got {fps}", "use fps=10")
     _check_scenes(scenes, size)
+    from vega_lab.multimodal.video._tools import require  # imports the video package
+
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     n_frames = sum(max(1, round(s * fps)) for _, s in scenes)
-    cmd = [_ffmpeg(), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24"]
+    cmd = [require("ffmpeg"), "-y", "-loglevel", "error", "-f", "rawvideo", "-pix_fmt", "rgb24"]
     cmd += ["-s", f"{w}x{h}", "-r", str(fps), "-i", "-"]
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".render-") as tmp:
         if audio_hz is not None:

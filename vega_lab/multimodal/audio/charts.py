@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from vega_lab.errors import AudioError
-from vega_lab.multimodal.audio.features import as_mono
+from vega_lab.multimodal.audio.features import HOP, N_FFT, _padded, as_mono
 
 __all__ = ["features_chart", "spectrogram_chart", "waveform_chart"]
 
@@ -84,10 +84,8 @@ def spectrogram_chart(
     y = as_mono(y, sr)
     if not 1 <= n_mels <= max_cells:
         raise AudioError(f"n_mels={n_mels} does not fit max_cells={max_cells}", "use n_mels=64")
-    n_fft, hop = 2048, 512
-    padded = np.pad(y, (0, n_fft - y.size)) if y.size < n_fft else y
     power = librosa.feature.melspectrogram(
-        y=padded, sr=sr, n_fft=n_fft, hop_length=hop, n_mels=n_mels, htk=True
+        y=_padded(y), sr=sr, n_fft=N_FFT, hop_length=HOP, n_mels=n_mels, htk=True
     )
     cols = min(power.shape[1], max(1, max_cells // n_mels))
     edges = _edges(power.shape[1], cols)
@@ -99,7 +97,7 @@ def spectrogram_chart(
     centres = points[1:-1]
     lo = (points[:-2] + centres) / 2
     hi = (centres + points[2:]) / 2
-    times = librosa.frames_to_time(edges, sr=sr, hop_length=hop)
+    times = librosa.frames_to_time(edges, sr=sr, hop_length=HOP)
     data = pd.DataFrame(
         {
             "t0": np.repeat(times[:-1], n_mels).round(3),

@@ -103,32 +103,36 @@ def _padded(y: np.ndarray) -> np.ndarray:
     return np.pad(y, (0, N_FFT - y.size)) if y.size < N_FFT else y
 
 
-def _spectral(y: np.ndarray, sr: int) -> dict[str, np.ndarray]:
+def _spectral(y: np.ndarray, sr: int, *, per_frame: bool) -> dict[str, np.ndarray]:
+    """RMS, ZCR and centroid, plus chroma and MFCC for the summary (``per_frame=False``) or
+    roll-off and flatness for the per-frame table: each is computed only where it is used."""
     import librosa
 
     y = _padded(y)
     mag = np.abs(librosa.stft(y, n_fft=N_FFT, hop_length=HOP))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # chroma tuning on silence warns; zeros are the answer
-        chroma = librosa.feature.chroma_stft(S=mag**2, sr=sr, n_fft=N_FFT, hop_length=HOP)
-    mel = librosa.feature.melspectrogram(S=mag**2, sr=sr, n_mels=N_MELS)
-    return {
+    out = {
         # from the samples: RMS from a Hann-windowed spectrum would read sqrt(3/8) too low
         "rms": librosa.feature.rms(y=y, frame_length=N_FFT, hop_length=HOP)[0],
         "zcr": librosa.feature.zero_crossing_rate(y, frame_length=N_FFT, hop_length=HOP)[0],
         "centroid": librosa.feature.spectral_centroid(S=mag, sr=sr, n_fft=N_FFT)[0],
-        "rolloff": librosa.feature.spectral_rolloff(S=mag, sr=sr, n_fft=N_FFT)[0],
-        "flatness": librosa.feature.spectral_flatness(S=mag)[0],
-        "chroma": chroma,
-        "mfcc": librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=N_MFCC),
     }
+    if per_frame:
+        out["rolloff"] = librosa.feature.spectral_rolloff(S=mag, sr=sr, n_fft=N_FFT)[0]
+        out["flatness"] = librosa.feature.spectral_flatness(S=mag)[0]
+        return out
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # chroma tuning on silence warns; zeros are the answer
+        out["chroma"] = librosa.feature.chroma_stft(S=mag**2, sr=sr, n_fft=N_FFT, hop_length=HOP)
+    mel = librosa.feature.melspectrogram(S=mag**2, sr=sr, n_mels=N_MELS)
+    out["mfcc"] = librosa.feature.mfcc(S=librosa.power_to_db(mel), n_mfcc=N_MFCC)
+    return out
 
 
 def features(y: np.ndarray, sr: int, *, tempo: bool = False) -> AudioFeatures:
     """Summary features of a clip; ``tempo=True`` adds a beat-tracker tempo (slower, and only
     meaningful for music longer than a few seconds)."""
     y = as_mono(y, sr)
-    f = _spectral(y, sr)
+    f = _spectral(y, sr, per_frame=False)
     bpm = None
     if tempo:
         import librosa
@@ -158,7 +162,7 @@ def feature_frames(y: np.ndarray, sr: int) -> pd.DataFrame:
     import pandas as pd
 
     y = as_mono(y, sr)
-    f = _spectral(y, sr)
+    f = _spectral(y, sr, per_frame=True)
     n = f["rms"].size
     return pd.DataFrame(
         {

