@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from vega_lab.errors import IndexStoreError
-from vega_lab.sqlite_files import check_sqlite_file
+from vega_lab.sqlite_files import check_sqlite_file, enable_wal
 
 __all__ = ["Catalog", "Item", "SourceRecord", "SpaceInfo"]
 
@@ -135,7 +135,7 @@ class Catalog:
         con = sqlite3.connect(self.path, timeout=self.busy_timeout_s, isolation_level=None)
         con.row_factory = sqlite3.Row
         con.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_s * 1000)}")
-        con.execute("PRAGMA journal_mode=WAL")
+        enable_wal(con, self.busy_timeout_s)
         con.execute("PRAGMA synchronous=NORMAL")
         con.execute("PRAGMA foreign_keys=ON")
         return con

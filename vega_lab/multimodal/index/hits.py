@@ -28,7 +28,7 @@ import numpy as np
 
 from vega_lab.multimodal.index.catalog import Item
 
-__all__ = ["RRF_K", "STATS_SAMPLE", "Hit", "fuse", "query_stats"]
+__all__ = ["RRF_K", "STATS_SAMPLE", "Hit", "fuse", "query_stats", "stats_sample"]
 
 RRF_K = 60
 STATS_SAMPLE = 4096  # items per space the z-score statistics are computed on
@@ -86,11 +86,22 @@ def _clock(seconds: float) -> str:
     return f"{m}:{s:02d}"
 
 
+def stats_sample(vectors: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The vectors ``query_stats`` uses: all of a small space, a seeded sample of a large one.
+
+    The same for every query, so a searcher computes it once per space version (the store
+    caches it) instead of drawing and copying 4096 rows per query.
+    """
+    if len(vectors) <= STATS_SAMPLE:
+        return vectors
+    rows = np.random.default_rng(seed).choice(len(vectors), STATS_SAMPLE, replace=False)
+    return vectors[np.sort(rows)]
+
+
 def query_stats(vectors: np.ndarray, query: np.ndarray, seed: int = 0) -> tuple[float, float]:
-    """Mean and (shrunk) standard deviation of ``query``'s cosines with a space's vectors."""
-    if len(vectors) > STATS_SAMPLE:
-        rows = np.random.default_rng(seed).choice(len(vectors), STATS_SAMPLE, replace=False)
-        vectors = vectors[np.sort(rows)]
+    """Mean and (shrunk) standard deviation of ``query``'s cosines with a space's vectors
+    (or with ``stats_sample(vectors)``, which gives the same numbers)."""
+    vectors = stats_sample(vectors, seed)
     if len(vectors) < 2:
         return 0.0, 1.0
     scores = vectors @ query.astype(vectors.dtype, copy=False)

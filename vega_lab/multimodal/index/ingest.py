@@ -80,17 +80,10 @@ class Pending:
 
 
 def supported_suffixes() -> dict[str, str]:
-    """suffix -> modality for every file type the index reads."""
-    from vega_lab.multimodal.audio.io import AUDIO_SUFFIXES
-    from vega_lab.multimodal.document.readers import DOCUMENT_SUFFIXES
-    from vega_lab.multimodal.image.io import IMAGE_SUFFIXES
-    from vega_lab.multimodal.video.probe import VIDEO_SUFFIXES
+    """suffix -> modality for every file type the index reads (audio is indexed as speech)."""
+    from vega_lab.multimodal.kinds import suffix_kinds
 
-    out = {s: "transcript" for s in AUDIO_SUFFIXES}
-    out.update({s: "document" for s in DOCUMENT_SUFFIXES})
-    out.update({s: "image" for s in IMAGE_SUFFIXES})
-    out.update({s: "video" for s in VIDEO_SUFFIXES})
-    return out
+    return {s: "transcript" if k == "audio" else k for s, k in suffix_kinds().items()}
 
 
 def modality_of(path: Path) -> str:

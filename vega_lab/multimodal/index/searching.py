@@ -63,7 +63,7 @@ class SearchMixin:
             return []
         allowed: np.ndarray | None = None
         if set(counts) - set(modalities):  # a real filter: only the wanted modalities' ids
-            allowed = np.array(self.store.catalog.ids_where(space, modalities), np.int64)
+            allowed = self.store.ids_where(space, modalities)
             if exclude is not None:
                 allowed = allowed[allowed != exclude]
         extra = int(exclude is not None and allowed is None)  # ask one more, drop the item
@@ -79,15 +79,16 @@ class SearchMixin:
         if not isinstance(query, str) or not query.strip():
             raise IndexStoreError("the text query is empty", "give a few words to search for")
         mods = self._modalities(modality)
-        present = {s for (s, m), n in self.counts().items() if n and m in mods}
+        present = sorted({s for (s, m), n in self.counts().items() if n and m in mods})
         ranked, stats = [], []
-        for space in sorted(present):
+        for space in present:
             q = self._encode(space, [query], texts=True)[0]
             ranked.append(
                 self._search_space(space, q, k, [m for m in mods if SPACE_OF[m] == space], None)
             )
-            stats.append(query_stats(self.store.matrix(space)[2], q))
-        return fuse(ranked, k, stats if len(ranked) > 1 else None)
+            if len(present) > 1:  # z-scores only merge spaces; one space fuses by rank
+                stats.append(query_stats(self.store.stats_sample(space), q))
+        return fuse(ranked, k, stats or None)
 
     def search_image(
         self, image: Any, k: int = 10, modality: str | Iterable[str] | None = None

@@ -27,6 +27,7 @@ import numpy as np
 
 from vega_lab.errors import IndexStoreError
 from vega_lab.multimodal.index.catalog import Catalog, Item, SourceRecord, SpaceInfo
+from vega_lab.multimodal.index.hits import stats_sample
 from vega_lab.multimodal.index.vectors import VectorFiles
 
 __all__ = ["IndexStore", "SourceWrite", "SpaceChange", "file_sha256", "source_key"]
@@ -80,6 +81,8 @@ class _Loaded:
     ids: np.ndarray
     vectors: np.ndarray
     row_of: dict[int, int] = field(default_factory=dict)
+    sample: np.ndarray | None = None  # hits.stats_sample(vectors), made on first use
+    ids_of: dict[tuple[str, ...], np.ndarray] = field(default_factory=dict)  # by modalities
 
 
 def _normalised(vectors: np.ndarray, dim: int, source: str) -> np.ndarray:
@@ -124,37 +127,63 @@ class IndexStore:
     def spaces(self) -> dict[str, SpaceInfo]:
         return self.catalog.spaces()
 
-    def matrix(self, space: str) -> tuple[int, np.ndarray, np.ndarray]:
-        """(version, ids, vectors) of a space as committed now; cached until the version moves."""
+    def _loaded(self, space: str) -> _Loaded:
+        """The space's committed version (an empty, uncached one if it has none yet)."""
         for _attempt in range(5):
             info = self.catalog.spaces().get(space)
             if info is None:
-                return 0, np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+                return _Loaded(0, np.zeros(0, np.int64), np.zeros((0, 0), np.float32))
             with self._lock:
                 hit = self._cache.get(space)
                 if hit is not None and hit.version == info.version:
-                    return hit.version, hit.ids, hit.vectors
+                    return hit
                 try:
                     ids, vecs = self.files.read(space, info.version, info.dim, info.count)
                 except FileNotFoundError:
                     continue  # swept by a writer that committed meanwhile: read the new version
-                self._cache[space] = _Loaded(info.version, ids, vecs)
-                return info.version, ids, vecs
+                hit = self._cache[space] = _Loaded(info.version, ids, vecs)
+                return hit
         raise IndexStoreError(
             f"the {space!r} vectors kept changing or are missing in {self.files.folder}",
             "retry; if it persists, the folder was damaged: build the index again",
         )
 
-    def vector(self, item: Item) -> np.ndarray:
-        _, ids, vecs = self.matrix(item.space)
+    def matrix(self, space: str) -> tuple[int, np.ndarray, np.ndarray]:
+        """(version, ids, vectors) of a space as committed now; cached until the version moves."""
+        loaded = self._loaded(space)
+        return loaded.version, loaded.ids, loaded.vectors
+
+    def stats_sample(self, space: str) -> np.ndarray:
+        """``hits.stats_sample`` of the space's committed vectors, cached with that version."""
+        loaded = self._loaded(space)
         with self._lock:
-            loaded = self._cache[item.space]
+            if loaded.sample is None:
+                loaded.sample = stats_sample(loaded.vectors)
+            return loaded.sample
+
+    def ids_where(self, space: str, modalities: Sequence[str]) -> np.ndarray:
+        """Ids of the space's items of ``modalities``, cached with the committed version (a
+        filtered search asks for them on every query; every write moves the version)."""
+        loaded = self._loaded(space)
+        key = tuple(sorted(modalities))
+        with self._lock:
+            hit = loaded.ids_of.get(key)
+        if hit is None:
+            hit = np.array(self.catalog.ids_where(space, list(key)), np.int64)
+            hit.flags.writeable = False  # shared by every query of this version
+            with self._lock:
+                loaded.ids_of[key] = hit
+        return hit
+
+    def vector(self, item: Item) -> np.ndarray:
+        loaded = self._loaded(item.space)
+        with self._lock:
             if not loaded.row_of:
-                loaded.row_of = {int(i): r for r, i in enumerate(ids)}
+                loaded.row_of = {int(i): r for r, i in enumerate(loaded.ids)}
             row = loaded.row_of.get(item.id)
         if row is None:
             raise IndexStoreError(f"item {item.id} has no vector", "add its source again")
-        return np.array(vecs[row], dtype=np.float32)
+        return np.array(loaded.vectors[row], dtype=np.float32)
 
     def items(self, ids: Sequence[int]) -> list[Item]:
         return self.catalog.items(list(ids))
