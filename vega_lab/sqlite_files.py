@@ -8,11 +8,14 @@ refuses such a path up front, untouched, with its own error class.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
+from typing import Any
 
 from vega_lab.errors import VegaError
 
-__all__ = ["SQLITE_MAGIC", "check_sqlite_file"]
+__all__ = ["SQLITE_MAGIC", "check_sqlite_file", "enable_wal"]
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -32,3 +35,24 @@ def check_sqlite_file(path: Path, error: type[VegaError], purpose: str, example:
                 f"{path} is not a SQLite database (it was left untouched)",
                 f"point {purpose} at a new file, or move this one away",
             )
+
+
+def enable_wal(con: Any, busy_timeout_s: float) -> None:
+    """``PRAGMA journal_mode=WAL`` on a DB-API connection (or cursor), retried while busy.
+
+    Switching a file to WAL needs an exclusive lock, and when two processes open a new
+    database at the same moment SQLite answers "database is locked" at once, without waiting
+    on the busy handler; so the switch is retried with backoff until ``busy_timeout_s``.
+    """
+    deadline, delay = time.monotonic() + busy_timeout_s, 0.005
+    while True:
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() >= deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.2)

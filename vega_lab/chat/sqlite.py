@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from vega_lab.errors import ConversationStoreError, VegaError
-from vega_lab.sqlite_files import check_sqlite_file
+from vega_lab.sqlite_files import check_sqlite_file, enable_wal
 
 
 def sqlite_path(path_or_url: str | Path) -> Path:
@@ -49,7 +49,7 @@ def pragmas(busy_timeout_s: float):
         dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (see on_begin)
         cur = dbapi_conn.cursor()
         cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_s * 1000)}")
-        cur.execute("PRAGMA journal_mode=WAL")
+        enable_wal(cur, busy_timeout_s)
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
         cur.close()

@@ -26,7 +26,7 @@ import numpy as np
 from vega_lab.errors import AudioError, IndexStoreError
 from vega_lab.multimodal.audio.io import AUDIO_SUFFIXES, mono_at
 from vega_lab.multimodal.batch import BatchResult, iter_files, process_files
-from vega_lab.sqlite_files import check_sqlite_file
+from vega_lab.sqlite_files import check_sqlite_file, enable_wal
 
 __all__ = ["FingerprintDB", "Fingerprinter", "Match"]
 
@@ -352,7 +352,7 @@ def _open(path: Path, busy_timeout_s: float) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     with _Guard(path, "open"):
         conn = sqlite3.connect(path, timeout=busy_timeout_s, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
+        enable_wal(conn, busy_timeout_s)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(
             """
