@@ -1,35 +1,62 @@
 """The one typed Settings object, read from ``VEGA_*`` environment variables and ``.env``.
 
-Every variable is documented in ``.env.example``. Paths default to the project's ``data/`` and
-``reports/`` folders so notebooks, Papermill runs, Voila dashboards and Ray workers all write to
-the same place.
+Every variable is documented in ``.env.example``. Paths default to the ``data/`` and ``reports/``
+folders of the project the user is in (``_default_home``), so notebooks, Papermill runs, Voila
+dashboards and Ray workers started from one checkout all write to that checkout.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
+import tomllib
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from vega_lab.errors import ConfigError
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
+PROJECT_NAME = "vega-lab"  # pyproject.toml's [project] name; it marks a checkout of this project
+
+
+def is_project_root(folder: Path) -> bool:
+    """``folder`` holds a pyproject.toml whose ``[project] name`` is this project's."""
+    try:
+        data = tomllib.loads((folder / "pyproject.toml").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    name = data.get("project", {}).get("name")
+    return isinstance(name, str) and re.sub(r"[-_.]+", "-", name).lower() == PROJECT_NAME
+
+
+def find_project_root(start: Path) -> Path | None:
+    """The nearest folder at or above ``start`` that is a checkout of this project."""
+    start = start.resolve()
+    return next((d for d in (start, *start.parents) if is_project_root(d)), None)
 
 
 def _default_home() -> Path:
-    """The project root: the checkout this package lives in, else the working directory."""
+    """The project root, from where the user *is*, not where the package lives.
+
+    A cached venv is shared between clones, and its editable install points at whichever clone
+    built it; resolving from the package would make clone B write into clone A's data/. Order:
+    ``VEGA_HOME``; the checkout holding the working directory; the checkout holding the package
+    (only when the working directory is in none); the working directory.
+    """
     env = os.environ.get("VEGA_HOME")
     if env:
         return Path(env).expanduser().resolve()
-    repo = _PACKAGE_DIR.parent
-    if (repo / "pyproject.toml").is_file():
-        return repo
-    return Path.cwd().resolve()
+    try:
+        cwd = Path.cwd().resolve()
+    except FileNotFoundError:  # the working directory was deleted under us
+        cwd = None
+    found = find_project_root(cwd) if cwd else None
+    return found or find_project_root(_PACKAGE_DIR.parent) or cwd or Path.home()
 
 
 class Settings(BaseSettings):
@@ -79,8 +106,14 @@ class Settings(BaseSettings):
 
     @field_validator("home", "data_dir", "reports_dir", "models_dir", mode="after")
     @classmethod
-    def _absolute(cls, v: Path | None) -> Path | None:
-        return None if v is None else v.expanduser().resolve()
+    def _absolute(cls, v: Path | None, info: ValidationInfo) -> Path | None:
+        """Relative folders (``VEGA_DATA_DIR=./data`` in .env) are relative to the project root,
+        not to wherever inside it the command was started."""
+        if v is None:
+            return None
+        v = v.expanduser()
+        home = info.data.get("home")
+        return (v if v.is_absolute() or home is None else home / v).resolve()
 
     @property
     def data_path(self) -> Path:
