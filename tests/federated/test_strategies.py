@@ -42,9 +42,9 @@ def test_averaging_identical_updates_returns_them(strategy: Strategy) -> None:
     torch.testing.assert_close(strategy.average(updates), delta)
     params = torch.randn(N_PARAMS)
     many, _ = strategy.aggregate(params, updates, _state(strategy, params))
-    one, _ = strategy.aggregate(
-        params, _updates(delta[None], [10], [2], strategy), _state(strategy, params)
-    )
+    k = strategy.min_clients()  # 1, or the fewest a robust rule's guarantee accepts
+    few = _updates(delta.expand(k, -1).clone(), [10] * k, [2] * k, strategy)
+    one, _ = strategy.aggregate(params, few, _state(strategy, params))
     torch.testing.assert_close(many, one)
     if strategy.averaging:  # with a fresh state the new model is the clients' model
         fresh, _ = strategy.aggregate(params, updates, strategy.init_state(params, 4))
@@ -56,6 +56,11 @@ def test_weights_are_respected(strategy: Strategy) -> None:
     a, b = torch.randn(N_PARAMS, generator=g), torch.randn(N_PARAMS, generator=g)
     params = torch.zeros(N_PARAMS)
     state = _state(strategy, params)
+    if not strategy.weighted:  # one client, one vote: claimed example counts change nothing
+        rows = torch.randn(max(5, strategy.min_clients()), N_PARAMS, generator=g)
+        skewed = strategy.average(_updates(rows, [1000] + [1] * (len(rows) - 1)))
+        torch.testing.assert_close(skewed, strategy.average(_updates(rows, [1] * len(rows))))
+        return
     # a client with weight 3 counts like three clients with weight 1
     weighted = _updates(torch.stack([a, b]), [3, 1], strategy=strategy)
     duplicated = _updates(torch.stack([a, a, a, b]), [1, 1, 1, 1], strategy=strategy)

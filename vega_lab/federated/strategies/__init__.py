@@ -6,6 +6,7 @@ from typing import Any
 
 from vega_lab.errors import FederatedError, UnknownNameError
 from vega_lab.federated.strategies.base import ClientUpdates, State, Strategy
+from vega_lab.federated.strategies.bulyan import Bulyan
 from vega_lab.federated.strategies.ditto import Ditto
 from vega_lab.federated.strategies.fedadagrad import FedAdagrad
 from vega_lab.federated.strategies.fedadam import FedAdam
@@ -14,12 +15,19 @@ from vega_lab.federated.strategies.fedavgm import FedAvgM
 from vega_lab.federated.strategies.fednova import FedNova
 from vega_lab.federated.strategies.fedprox import FedProx
 from vega_lab.federated.strategies.fedyogi import FedYogi
+from vega_lab.federated.strategies.krum import Krum
+from vega_lab.federated.strategies.median import Median
+from vega_lab.federated.strategies.multikrum import MultiKrum
+from vega_lab.federated.strategies.norm_bounding import NormBounding
 from vega_lab.federated.strategies.scaffold import Scaffold
+from vega_lab.federated.strategies.trimmed_mean import TrimmedMean
 
 STRATEGIES: dict[str, type[Strategy]] = {
     s.name: s
     for s in (FedAvg, FedAvgM, FedProx, Scaffold, FedAdam, FedYogi, FedAdagrad, FedNova, Ditto)
 }
+# Byzantine-robust aggregators (one client, one vote)
+STRATEGIES |= {s.name: s for s in (Krum, MultiKrum, Bulyan, Median, TrimmedMean, NormBounding)}
 
 
 def get_strategy(name: str, **options: Any) -> Strategy:

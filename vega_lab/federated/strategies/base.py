@@ -55,6 +55,9 @@ class Strategy(ABC):
     name: ClassVar[str]
     #: True when aggregating identical client models returns exactly that model.
     averaging: ClassVar[bool] = True
+    #: True when clients count by their example counts; robust rules give each client one vote
+    #: instead, since a Byzantine client can claim any count.
+    weighted: ClassVar[bool] = True
     #: Weight of the proximal term mu/2 ||w - w_global||^2 in local training (FedProx).
     prox_mu: float = 0.0
     #: Ditto-style personalization: lambda > 0 trains a personal model per client.
@@ -107,6 +110,16 @@ class Strategy(ABC):
     def average(self, updates: ClientUpdates) -> torch.Tensor:
         """The pseudo-gradient: the weighted mean client delta."""
         return (self.weights(updates)[:, None] * updates.deltas).sum(0)
+
+    def contributions(self, updates: ClientUpdates) -> torch.Tensor:
+        """Each client's coefficient in the pseudo-gradient (``[C]``, averaged over coordinates;
+        0 for a client a robust rule discarded): what the audit log records as aggregated."""
+        return self.weights(updates)
+
+    def min_clients(self) -> int:
+        """Fewest clients a round may have; robust rules refuse fewer (their guarantee needs
+        n > g(f))."""
+        return 1
 
     @abstractmethod
     def server_update(
