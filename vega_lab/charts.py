@@ -1,13 +1,23 @@
-"""Altair charts of recorded metrics, rendered offline to SVG with vl-convert.
+"""The one place charts are rendered: altair charts of recorded metrics, drawn offline to SVG
+with vl-convert, for notebooks (`enable_offline`), reports, panels and exported notebooks.
 
-SVG keeps reports and dashboards self-contained: no vega-embed from a CDN, which this
-workbench never reaches.
+Altair's default renderer emits HTML that fetches vega-embed from a CDN, so a saved notebook or
+a report opened without network shows no chart. Inline SVG needs no JavaScript at all: it draws
+in live JupyterLab, in a papermill output, in nbconvert's HTML and in Voila alike. The price is
+interactivity (tooltips, zoom), which none of our charts depends on.
 """
 
 from __future__ import annotations
 
+import hashlib
+import re
+from pathlib import Path
+from typing import Any
+
 import altair as alt
 import pandas as pd
+
+RENDERER = "vega_lab_svg"
 
 
 def metric_curves(
@@ -55,8 +65,77 @@ def final_bars(
     return (bars + points).properties(width=width, height=height, title=f"final {metric}")
 
 
-def to_svg(chart: alt.TopLevelMixin) -> str:
-    """Render a chart to an SVG string without a browser or the network."""
+_ID = re.compile(r'\bid="([^"]+)"')
+
+
+def to_svg(chart: alt.TopLevelMixin | dict[str, Any]) -> str:
+    """Render a chart (or its Vega-Lite spec) to an SVG string without a browser or the network.
+
+    Ids inside (clip paths, legend gradients) get a prefix unique to the drawing: vega numbers
+    them from 0 in every SVG, and two SVGs inlined in one page would otherwise share them, so
+    a second chart would clip to, or colour its legend with, the first chart's definitions.
+    """
     import vl_convert as vlc
 
-    return vlc.vegalite_to_svg(chart.to_dict())
+    spec = chart if isinstance(chart, dict) else chart.to_dict()
+    svg = vlc.vegalite_to_svg(spec)
+    ids = set(_ID.findall(svg))
+    if not ids:
+        return svg
+    prefix = "v" + hashlib.sha1(svg.encode()).hexdigest()[:8] + "-"
+    pattern = re.compile(r'(\bid="|url\(#|href="#)(' + "|".join(map(re.escape, ids)) + r')(?=[")])')
+    return pattern.sub(lambda m: m.group(1) + prefix + m.group(2), svg)
+
+
+def mimebundle(chart: alt.TopLevelMixin | dict[str, Any]) -> dict[str, str]:
+    """A notebook output for ``chart``: the SVG inline in ``text/html`` (what JupyterLab,
+    nbconvert and Voila show, as DOM they can style), the same SVG as ``image/svg+xml`` for
+    exporters that take images (PDF, Markdown), and a ``text/plain`` stand-in."""
+    svg = to_svg(chart)
+    return {
+        "text/html": f'<div class="vega-lab-chart">{svg}</div>',
+        "image/svg+xml": svg,
+        "text/plain": "<altair chart, drawn offline as SVG>",
+    }
+
+
+def _render(spec: dict[str, Any], **_metadata: Any) -> dict[str, str]:
+    return mimebundle(spec)
+
+
+alt.renderers.register(RENDERER, _render)
+
+
+def enable_offline() -> None:
+    """Make altair draw every chart shown in this kernel as inline SVG (no network, no
+    JavaScript). Each notebook calls it once, in its first code cell."""
+    alt.renderers.enable(RENDERER)
+
+
+_OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{% block html_head_js_requirejs %}{% endblock html_head_js_requirejs %}
+{% block jupyter_widgets %}{% endblock jupyter_widgets %}
+{% block html_head_js_mathjax %}{% endblock html_head_js_mathjax %}
+{% block html_head_js_mermaidjs %}{% endblock html_head_js_mermaidjs %}
+"""
+
+
+def notebook_html(notebook: Path | Any) -> str:
+    """An executed notebook (a path or an nbformat node) as one self-contained HTML page.
+
+    nbconvert's lab template loads require.js, MathJax, Mermaid and the widget manager from a
+    CDN; the page here drops those scripts (charts are inline SVG and need none; LaTeX stays
+    as source, saved widget views are not redrawn), so it opens offline without a request.
+    """
+    import jinja2
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(notebook, 4) if isinstance(notebook, (str, Path)) else notebook
+    exporter = HTMLExporter(
+        template_name="lab",
+        template_file="vega_lab_offline.html.j2",
+        extra_loaders=[jinja2.DictLoader({"vega_lab_offline.html.j2": _OFFLINE_TEMPLATE})],
+    )
+    body, _ = exporter.from_notebook_node(nb)
+    return body

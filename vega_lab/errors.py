@@ -39,7 +39,15 @@ class SweepSpecError(VegaError, ValueError):
 
 
 class UnknownNameError(VegaError, KeyError):
-    """A registry lookup (executor, dataset, ...) got a name it does not know."""
+    """A registry lookup (executor, dataset, ...) got a name it does not know.
+
+    Raised through ``vega_lab.registry``, so every registry words it alike:
+    ``unknown <kind> <name>; choose one of: <names>``."""
+
+    def __init__(self, what: str, hint: str | None = None) -> None:
+        super().__init__(what, hint)
+        if hint is not None:
+            self.args = (f"{what}; {hint}",)
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return Exception.__str__(self)

@@ -231,6 +231,7 @@ def start_dashboards(
         "--Voila.port_retries=0",
         f"--token={token}",
         f"--Voila.connection_dir_root={state / 'runtime'}",
+        f"--template={_offline_voila_template(state)}",
         *extra_args,
     ]
     return _launch("dashboards", args, root, port, token, open_path, settings, timeout_s, "")
@@ -275,10 +276,32 @@ def _state_dir(settings: Settings) -> Path:
     return state
 
 
+# Voila's lab template links FontAwesome's CSS from a CDN, the one request a dashboard would make
+# beyond 127.0.0.1 (charts are inline SVG). This template is that one with the links pointed at an
+# empty data: stylesheet; button icons stay blank, every panel button also has a text label.
+_VOILA_TEMPLATE = """{%- extends 'voila/templates/lab/index.html.j2' -%}
+{%- block notebook_css -%}
+{{ super() | replace('https://cdn.jsdelivr.net/npm/@fortawesome/', 'data:text/css,') }}
+{%- endblock notebook_css -%}
+"""
+
+
+def _offline_voila_template(state: Path) -> str:
+    """Write the ``vega_lab`` Voila template into the Jupyter data folder `_server_env` adds."""
+    folder = state / "share" / "voila" / "templates" / "vega_lab"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "conf.json").write_text('{"base_template": "lab"}\n')
+    (folder / "index.html.j2").write_text(_VOILA_TEMPLATE)
+    return folder.name
+
+
 def _server_env(settings: Settings) -> dict[str, str]:
     """The user's environment, with Jupyter's runtime files moved into the data folder."""
     env = dict(os.environ)
     env["JUPYTER_RUNTIME_DIR"] = str(_state_dir(settings) / "runtime")
+    # Our templates (see _VOILA_TEMPLATE) come first among Jupyter's data folders.
+    shared = [str(_state_dir(settings) / "share"), env.get("JUPYTER_PATH", "")]
+    env["JUPYTER_PATH"] = os.pathsep.join(p for p in shared if p)
     # Kernels the server starts resolve the same settings as the process that started it.
     env.setdefault("VEGA_HOME", str(settings.home))
     env.setdefault("PYTHONUNBUFFERED", "1")

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from vega_lab.charts import final_bars, metric_curves, to_svg
+from vega_lab.charts import final_bars, metric_curves, notebook_html, to_svg
 from vega_lab.config import Settings, get_settings
 from vega_lab.errors import RunNotFoundError
 from vega_lab.experiments.store import ResultsStore, RunRow, open_store
@@ -53,14 +53,11 @@ def _status(status: str) -> str:
 
 
 def _notebook_html(ipynb: Path, target: Path) -> bool:
-    """Convert the executed notebook; False when it does not exist (the run never started)."""
+    """Convert the executed notebook (offline HTML, no CDN scripts); False when it does not
+    exist (the run never started)."""
     if not ipynb.is_file():
         return False
-    import nbformat
-    from nbconvert import HTMLExporter
-
-    body, _ = HTMLExporter(template_name="lab").from_notebook_node(nbformat.read(ipynb, 4))
-    target.write_text(body, encoding="utf-8")
+    target.write_text(notebook_html(ipynb), encoding="utf-8")
     return True
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as w
 
-from vega_lab.charts import to_svg
+from vega_lab.charts import mimebundle
 from vega_lab.errors import VegaError
 
 if TYPE_CHECKING:
@@ -111,14 +111,13 @@ class RunPanel(w.VBox):
         self._thread.start()
 
     def _draw(self, chart: alt.TopLevelMixin, text: str) -> None:
-        """Render ``chart`` as SVG into `chart` (``text`` its plain-text stand-in) and keep its
-        Vega-Lite spec for `chart_spec`."""
+        """Render ``chart`` as inline SVG into `chart` (``text`` its plain-text stand-in) and
+        keep its Vega-Lite spec for `chart_spec`."""
         self._spec = chart.to_dict()
-        svg = to_svg(chart)
         self.chart.outputs = (
             {
                 "output_type": "display_data",
-                "data": {"image/svg+xml": svg, "text/plain": text},
+                "data": {**mimebundle(self._spec), "text/plain": text},
                 "metadata": {},
             },
         )
