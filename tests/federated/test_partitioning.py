@@ -82,7 +82,7 @@ def test_non_positive_alpha_is_refused(name: str, alpha: float) -> None:
 
 
 def test_unknown_partition_lists_the_valid_ones() -> None:
-    with pytest.raises(UnknownNameError, match="iid, dirichlet, shards, quantity_skew"):
+    with pytest.raises(UnknownNameError, match="dirichlet, iid, quantity_skew, shards"):
         partition("label_noise", LABELS, 10, seed=0)
 
 

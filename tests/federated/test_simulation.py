@@ -96,9 +96,9 @@ def test_result_saves_checksummed_and_signed(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("values", "error", "message"),
     [
-        ({"strategy": "fedsgd"}, UnknownNameError, "fedavg, fedavgm, fedprox"),
-        ({"engine": "jax"}, UnknownNameError, "vectorized, sequential, flower"),
-        ({"partition": "pathological"}, UnknownNameError, "iid, dirichlet"),
+        ({"strategy": "fedsgd"}, UnknownNameError, "fedavg, fedavgm, fednova, fedprox"),
+        ({"engine": "jax"}, UnknownNameError, "flower, sequential, vectorized"),
+        ({"partition": "pathological"}, UnknownNameError, "dirichlet, iid"),
         ({"fraction": 0.0}, FederatedError, r"fraction must be in \(0, 1\]"),
         ({"fraction": 1.5}, FederatedError, r"fraction must be in \(0, 1\]"),
         ({"alpha": 0.0}, FederatedError, "alpha must be > 0"),

@@ -137,7 +137,7 @@ def test_fednova_normalises_by_local_steps() -> None:
 
 
 def test_unknown_strategy_lists_the_valid_ones() -> None:
-    with pytest.raises(UnknownNameError, match="fedavg, fedavgm, fedprox, scaffold"):
+    with pytest.raises(UnknownNameError, match="fedavg, fedavgm, fednova, fedprox"):
         get_strategy("fedsgd")
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.multimodal.test_documents import TOPICS, make_docx, topics_pdf
-from vega_lab.errors import DocumentError, ModelWeightsError, UnknownNameError
+from vega_lab.errors import DocumentError, UnknownNameError
 from vega_lab.multimodal.document.embed import TextEmbedder, load_text_embedder
 from vega_lab.multimodal.document.search import DocumentSearch
 from vega_lab.multimodal.document.summarize import summarize, textrank
@@ -38,7 +38,7 @@ def test_the_shipped_embedder(embedder: TextEmbedder) -> None:
     assert sims[0, 1] > sims[0, 2] + 0.2  # meaning, not words: no word is shared
     assert np.array_equal(embedder.encode(["a cat sits on the mat"])[0], vectors[0])
     assert embedder.encode([]).shape == (0, 384)
-    with pytest.raises(ModelWeightsError, match="unknown text model 'bert-huge'"):
+    with pytest.raises(UnknownNameError, match="unknown text model 'bert-huge'"):
         load_text_embedder("bert-huge")
 
 

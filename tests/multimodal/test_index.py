@@ -152,7 +152,7 @@ def test_backend_conformance(name: str) -> None:
 def test_unknown_backend_is_refused(tmp_path: Path) -> None:
     with pytest.raises(UnknownNameError, match="faiss"):
         make_backend("faiss")
-    with pytest.raises(UnknownNameError, match="use one of"):
+    with pytest.raises(UnknownNameError, match="choose one of"):
         CrossModalIndex(tmp_path / "i", backend="faiss")
     assert not (tmp_path / "i").exists()
 
@@ -301,7 +301,7 @@ def test_modality_filter_and_lazy_embedders(tmp_path: Path, scenes: list[Path]) 
     only = idx.search_text("red bread", k=30, modality=["transcript"])
     assert len(only) == 2 and {h.modality for h in only} == {"transcript"}
     assert idx.search_text("red", modality="document") == []  # none indexed: nothing, no error
-    with pytest.raises(UnknownNameError, match="one of image, document, transcript"):
+    with pytest.raises(UnknownNameError, match="choose one of: document, image, transcript"):
         idx.search_text("red", modality="audio")
     with pytest.raises(IndexStoreError, match="empty"):
         idx.search_text("   ")

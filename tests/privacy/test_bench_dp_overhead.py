@@ -29,4 +29,4 @@ def test_bench_dp_overhead_prints_a_table_and_a_json_last_line(workspace: Path) 
 def test_bench_dp_overhead_refuses_an_unknown_mode(workspace: Path) -> None:
     res = cli("bench", "dp-overhead", "--repeats", "1", "--mode", "turbo")
     assert res.returncode == 2
-    assert "unknown grad-sample mode(s) 'turbo'" in res.stderr
+    assert "unknown grad-sample mode 'turbo'" in res.stderr

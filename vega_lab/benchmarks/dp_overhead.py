@@ -14,9 +14,9 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
-from vega_lab.errors import UnknownNameError
 from vega_lab.privacy.config import GRAD_SAMPLE_MODES, DPTrainingConfig
 from vega_lab.privacy.training import train_private
+from vega_lab.registry import check_name
 
 BASELINE = "non-private"
 
@@ -87,12 +87,8 @@ def bench_dp_overhead(
     batch_size: int = 64,
     threads: int = 1,
 ) -> dict[str, Any]:
-    unknown = [m for m in modes if m not in GRAD_SAMPLE_MODES]
-    if unknown:
-        raise UnknownNameError(
-            f"unknown grad-sample mode(s) {', '.join(map(repr, unknown))}",
-            f"choose from: {', '.join(GRAD_SAMPLE_MODES)}",
-        )
+    for m in modes:
+        check_name(m, GRAD_SAMPLE_MODES, "grad-sample mode")
     results = [bench_dataset(d, modes, repeats, batch_size, threads) for d in datasets]
     return {
         "repeats": repeats,

@@ -74,12 +74,11 @@ def bench_multimodal(
     on_part: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Run the named parts (default all) and return their figures plus a ``headline`` dict."""
-    from vega_lab.errors import UnknownNameError
+    from vega_lab.registry import check_name
 
     names = parts or list(PARTS)
-    unknown = [n for n in names if n not in PARTS]
-    if unknown:
-        raise UnknownNameError(f"unknown benchmark part {unknown[0]!r}", f"one of {list(PARTS)}")
+    for n in names:
+        check_name(n, PARTS, "benchmark part")
     out: dict[str, Any] = {"quick": quick, "seconds": {}}
     for name in names:
         if on_part:

@@ -11,7 +11,8 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from vega_lab.errors import ModelNotFoundError, UnknownNameError
+from vega_lab.errors import ModelNotFoundError
+from vega_lab.registry import unknown_name
 
 __all__ = ["DEFAULT_MODEL", "MODELS", "ModelSpec", "resolve_model"]
 
@@ -60,7 +61,4 @@ def resolve_model(name_or_path: str | Path | None = None) -> Path:
         raise ModelNotFoundError(
             f"chat model file {path} does not exist", "pass an existing .gguf file path"
         )
-    raise UnknownNameError(
-        f"unknown chat model {name!r}",
-        f"use one of {', '.join(sorted(MODELS))} or a path to a .gguf file",
-    )
+    raise unknown_name("chat model", name, MODELS, also="or pass a path to a .gguf file")

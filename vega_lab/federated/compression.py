@@ -22,7 +22,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from vega_lab.errors import ConfigError, ShapeMismatchError, UnknownNameError
+from vega_lab.errors import ConfigError, ShapeMismatchError
+from vega_lab.registry import lookup
 
 __all__ = [
     "COMPRESSORS",
@@ -165,12 +166,7 @@ COMPRESSORS: dict[str, type[Compressor]] = {cls.name: cls for cls in (NoCompress
 
 def get_compressor(name: str, **kwargs: object) -> Compressor:
     """Build a compressor by registry name, e.g. ``get_compressor("topk", ratio=0.01)``."""
-    try:
-        cls = COMPRESSORS[name]
-    except (KeyError, TypeError):
-        raise UnknownNameError(
-            f"unknown compressor {name!r}", f"choose one of: {', '.join(sorted(COMPRESSORS))}"
-        ) from None
+    cls = lookup(COMPRESSORS, name, "compressor")
     try:
         return cls(**kwargs)
     except TypeError as exc:

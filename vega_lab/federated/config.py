@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vega_lab.errors import FederatedError, UnknownNameError
+from vega_lab.registry import check_name
 
 
 class FederatedConfig(BaseModel):
@@ -25,7 +26,7 @@ class FederatedConfig(BaseModel):
     lr: float = Field(0.1, gt=0)
     hidden: tuple[int, ...] = (32,)
     strategy: str = "fedavg"
-    strategy_options: dict[str, float] = Field(default_factory=dict)
+    strategy_options: dict[str, float | str] = Field(default_factory=dict)  # numbers or names
     engine: str = "vectorized"
     compression: str = "none"
     compression_ratio: float = 0.1  # for "topk"
@@ -37,6 +38,10 @@ class FederatedConfig(BaseModel):
     min_delta: float = 1e-4
     test_fraction: float = 0.2  # held out on the server for the global model
     client_test_fraction: float = 0.0  # held out on each client for per-client evaluation
+    attack: str = "none"  # simulated malicious clients (vega_lab.federated.attacks)
+    attack_options: dict[str, float] = Field(default_factory=dict)
+    malicious_fraction: float = Field(0.0, ge=0, lt=1)  # share of clients that are malicious
+    anomaly_threshold: float = Field(3.5, gt=0)  # robust z-score beyond which a client is flagged
     seed: int = 0
 
     @field_validator("fraction")
@@ -63,6 +68,7 @@ class FederatedConfig(BaseModel):
     @model_validator(mode="after")
     def _names(self) -> FederatedConfig:
         from vega_lab.datasets.shipped import DATASETS
+        from vega_lab.federated.attacks import ATTACKS
         from vega_lab.federated.compression import COMPRESSORS
         from vega_lab.federated.engines import ENGINES
         from vega_lab.federated.partitioning import PARTITIONERS
@@ -74,11 +80,9 @@ class FederatedConfig(BaseModel):
             ("strategy", self.strategy, STRATEGIES),
             ("engine", self.engine, ENGINES),
             ("compression", self.compression, COMPRESSORS),
+            ("attack", self.attack, ATTACKS),
         ):
-            if value not in valid:
-                raise UnknownNameError(
-                    f"unknown {what} {value!r}", f"choose one of: {', '.join(valid)}"
-                )
+            check_name(value, valid, what)
         return self
 
     def partition_options(self) -> dict[str, float]:

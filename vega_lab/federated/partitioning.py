@@ -11,7 +11,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from vega_lab.errors import PartitionError, UnknownNameError
+from vega_lab.errors import PartitionError
+from vega_lab.registry import lookup
 
 Partition = list[np.ndarray]
 
@@ -113,11 +114,8 @@ def partition(
     name: str, labels: np.ndarray, num_clients: int, *, seed: int, **options: float
 ) -> Partition:
     """Partition by registry name; options are the partitioner's keyword arguments."""
-    if name not in PARTITIONERS:
-        raise UnknownNameError(
-            f"unknown partition {name!r}", f"choose one of: {', '.join(PARTITIONERS)}"
-        )
-    return PARTITIONERS[name](np.asarray(labels), num_clients, seed=seed, **options)
+    partitioner = lookup(PARTITIONERS, name, "partition")
+    return partitioner(np.asarray(labels), num_clients, seed=seed, **options)
 
 
 def client_statistics(labels: np.ndarray, n_classes: int) -> dict[str, object]:

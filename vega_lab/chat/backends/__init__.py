@@ -14,7 +14,7 @@ from vega_lab.chat.backends.ollama import OllamaBackend
 from vega_lab.chat.backends.openai_http import OpenAIHTTPBackend
 from vega_lab.chat.backends.resilience import CircuitBreaker, CircuitOpenError, RetryPolicy
 from vega_lab.config import get_settings
-from vega_lab.errors import UnknownNameError
+from vega_lab.registry import lookup
 
 __all__ = [
     "BACKENDS",
@@ -40,10 +40,4 @@ BACKENDS: dict[str, type[ChatBackend]] = {
 def get_backend(name: str | None = None, **options: Any) -> ChatBackend:
     """A backend instance by name (default ``VEGA_CHAT_BACKEND``); options go to its class."""
     name = name or get_settings().chat_backend
-    try:
-        cls = BACKENDS[name]
-    except KeyError:
-        raise UnknownNameError(
-            f"unknown chat backend {name!r}", f"use one of {', '.join(sorted(BACKENDS))}"
-        ) from None
-    return cls(**options)
+    return lookup(BACKENDS, name, "chat backend")(**options)

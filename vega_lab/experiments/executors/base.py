@@ -6,9 +6,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import ClassVar
 
-from vega_lab.errors import UnknownNameError
 from vega_lab.experiments.runner import RunResult, RunTask, execute_task
 from vega_lab.experiments.store import open_store, utcnow
+from vega_lab.registry import lookup
 
 OnResult = Callable[[RunResult], None]
 
@@ -37,11 +37,7 @@ def register(cls: type[Executor]) -> type[Executor]:
 
 
 def get_executor(name: str, workers: int | None = None) -> Executor:
-    if name not in EXECUTORS:
-        raise UnknownNameError(
-            f"unknown executor {name!r}", f"choose one of: {', '.join(sorted(EXECUTORS))}"
-        )
-    return EXECUTORS[name](workers=workers)
+    return lookup(EXECUTORS, name, "executor")(workers=workers)
 
 
 def run_task_in_worker(task: RunTask, executor: str) -> RunResult:

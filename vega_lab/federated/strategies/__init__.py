@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from vega_lab.errors import FederatedError, UnknownNameError
+from vega_lab.errors import FederatedError
 from vega_lab.federated.strategies.base import ClientUpdates, State, Strategy
 from vega_lab.federated.strategies.bulyan import Bulyan
 from vega_lab.federated.strategies.ditto import Ditto
+from vega_lab.federated.strategies.dp_fedavg import DPFedAvg
 from vega_lab.federated.strategies.fedadagrad import FedAdagrad
 from vega_lab.federated.strategies.fedadam import FedAdam
 from vega_lab.federated.strategies.fedavg import FedAvg
@@ -21,6 +22,7 @@ from vega_lab.federated.strategies.multikrum import MultiKrum
 from vega_lab.federated.strategies.norm_bounding import NormBounding
 from vega_lab.federated.strategies.scaffold import Scaffold
 from vega_lab.federated.strategies.trimmed_mean import TrimmedMean
+from vega_lab.registry import lookup
 
 STRATEGIES: dict[str, type[Strategy]] = {
     s.name: s
@@ -28,16 +30,15 @@ STRATEGIES: dict[str, type[Strategy]] = {
 }
 # Byzantine-robust aggregators (one client, one vote)
 STRATEGIES |= {s.name: s for s in (Krum, MultiKrum, Bulyan, Median, TrimmedMean, NormBounding)}
+# client-level differential privacy (clipping + Gaussian noise, accounted)
+STRATEGIES[DPFedAvg.name] = DPFedAvg
 
 
 def get_strategy(name: str, **options: Any) -> Strategy:
     """Instantiate a strategy by registry name with its hyperparameters."""
-    if name not in STRATEGIES:
-        raise UnknownNameError(
-            f"unknown strategy {name!r}", f"choose one of: {', '.join(STRATEGIES)}"
-        )
+    cls = lookup(STRATEGIES, name, "strategy")
     try:
-        return STRATEGIES[name](**options)
+        return cls(**options)
     except TypeError as exc:
         raise FederatedError(f"bad options for strategy {name!r}: {exc}") from None
 

@@ -24,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from vega_lab.errors import AudioError, ModelWeightsError, UnknownNameError
+from vega_lab.errors import AudioError, ModelWeightsError
 from vega_lab.multimodal.audio.io import mono_at
+from vega_lab.registry import check_name
 
 __all__ = [
     "ENGINES",
@@ -33,6 +34,7 @@ __all__ = [
     "Segment",
     "Transcript",
     "Word",
+    "check_language",
     "engine_for",
     "resolve_model",
     "transcribe",
@@ -230,12 +232,17 @@ ENGINES: dict[str, Engine] = {
 def engine_for(spec: str, engine: str | None = None) -> str:
     """The engine name: explicit (checked), or ``.pt`` -> openai-whisper, else faster-whisper."""
     if engine is not None:
-        if engine not in ENGINES:
-            raise UnknownNameError(
-                f"unknown speech-to-text engine {engine!r}", f"use one of {', '.join(ENGINES)}"
-            )
-        return engine
+        return check_name(engine, ENGINES, "speech-to-text engine")
     return "openai-whisper" if spec.endswith(".pt") else "faster-whisper"
+
+
+def check_language(language: str | None) -> str | None:
+    """``language`` if Whisper knows the code; None stays None (the model detects it)."""
+    if language is None:
+        return None
+    from faster_whisper.tokenizer import _LANGUAGE_CODES  # Whisper's 100 codes, both engines
+
+    return check_name(language, _LANGUAGE_CODES, "language code", also="or pass None to detect it")
 
 
 def resolve_model(
@@ -275,14 +282,7 @@ def transcribe(
     thread: two calls in one process can then disagree, so it is opt-in.
     """
     name, spec, path = resolve_model(model, engine)
-    if language is not None:
-        from faster_whisper.tokenizer import _LANGUAGE_CODES  # Whisper's 100 codes, both engines
-
-        if language not in _LANGUAGE_CODES:
-            raise UnknownNameError(
-                f"unknown language code {language!r}",
-                "use an ISO 639-1 code Whisper knows (en, de, fr, ...) or None to detect it",
-            )
+    check_language(language)
     if beam_size < 1:
         raise AudioError(f"beam_size must be >= 1, got {beam_size}", "use 1 (greedy) to 5")
     t0 = time.perf_counter()

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from vega_lab.errors import ModelWeightsError
+from vega_lab.registry import unknown_name
 
 __all__ = ["DEFAULT_TEXT_MODEL", "TEXT_MODELS", "TextEmbedder", "load_text_embedder"]
 
@@ -78,9 +79,8 @@ def _resolve(name: str) -> tuple[Path, str]:
     path = Path(name).expanduser()
     if path.is_dir() and ((path / "modules.json").is_file() or (path / "config.json").is_file()):
         return path.resolve(), f"st:{path.resolve()}"
-    raise ModelWeightsError(
-        f"unknown text model {name!r} (not a registry name nor a local model folder)",
-        f"use one of {', '.join(sorted(TEXT_MODELS))} or a sentence-transformers folder path",
+    raise unknown_name(
+        "text model", name, TEXT_MODELS, also="or pass a sentence-transformers folder path"
     )
 
 

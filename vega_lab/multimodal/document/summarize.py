@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from vega_lab.errors import DocumentError, UnknownNameError
+from vega_lab.errors import DocumentError
 from vega_lab.multimodal.document.chunking import split_sentences
 from vega_lab.multimodal.document.embed import TextEmbedder, load_text_embedder
 from vega_lab.multimodal.document.readers import DOCUMENT_SUFFIXES, Document, read_document
+from vega_lab.registry import lookup
 
 __all__ = ["SUMMARIZERS", "Summary", "extractive_summary", "llm_summary", "summarize", "textrank"]
 
@@ -160,10 +161,4 @@ def summarize(
     source: Document | str | Path, *, method: str = "extractive", **options: Any
 ) -> Summary:
     """Summarize a document, a path or a text with a method from ``SUMMARIZERS``."""
-    try:
-        fn = SUMMARIZERS[method]
-    except KeyError:
-        raise UnknownNameError(
-            f"unknown summary method {method!r}", f"use one of {', '.join(sorted(SUMMARIZERS))}"
-        ) from None
-    return fn(source, **options)
+    return lookup(SUMMARIZERS, method, "summary method")(source, **options)

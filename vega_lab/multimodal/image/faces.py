@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-from vega_lab.errors import ImageError, ModelWeightsError, UnknownNameError
+from vega_lab.errors import ImageError, ModelWeightsError
 from vega_lab.multimodal.image.io import load_image
+from vega_lab.registry import check_name, lookup
 
 __all__ = ["ENGINES", "Face", "anonymize_faces", "blur_faces", "detect_faces"]
 
@@ -126,6 +127,7 @@ def _yunet(
 
 Engine = Callable[[np.ndarray, int, "float | None", "Path | None"], list[Face]]
 ENGINES: dict[str, Engine] = {"haar": _haar, "yunet": _yunet}
+BLUR_METHODS: tuple[str, ...] = ("gaussian", "pixelate")
 
 
 def detect_faces(
@@ -144,12 +146,7 @@ def detect_faces(
     lower to find more faces), for YuNet the minimum probability (default 0.6). Images larger
     than ``max_side`` are detected on a downscaled copy (faster; boxes are scaled back).
     """
-    try:
-        run = ENGINES[engine]
-    except KeyError:
-        raise UnknownNameError(
-            f"unknown face engine {engine!r}", f"use one of {', '.join(ENGINES)}"
-        ) from None
+    run = lookup(ENGINES, engine, "face engine")
     img = image if isinstance(image, Image.Image) else load_image(image)
     rgb = img.convert("RGB")
     scale = 1.0
@@ -190,10 +187,7 @@ def blur_faces(
     faces are not merely softened; ``"pixelate"``: 8x8 blocks over the face. Pixels outside the
     boxes are unchanged.
     """
-    if method not in ("gaussian", "pixelate"):
-        raise UnknownNameError(
-            f"unknown anonymisation method {method!r}", "use 'gaussian' or 'pixelate'"
-        )
+    check_name(method, BLUR_METHODS, "anonymisation method")
     out = image.copy()
     for face in faces:
         box = _expand(face.box, margin, out.size)

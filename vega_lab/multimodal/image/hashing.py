@@ -24,9 +24,10 @@ import imagehash
 import numpy as np
 from PIL import Image
 
-from vega_lab.errors import ImageError, UnknownNameError
+from vega_lab.errors import ImageError
 from vega_lab.multimodal.batch import Skipped, iter_files, process_files
 from vega_lab.multimodal.image.io import IMAGE_SUFFIXES, load_image
+from vega_lab.registry import lookup
 
 __all__ = [
     "HASHERS",
@@ -48,12 +49,7 @@ HASHERS: dict[str, Callable[..., imagehash.ImageHash]] = {
 
 def get_hasher(method: str) -> Callable[..., imagehash.ImageHash]:
     """The hash function registered under ``method``."""
-    try:
-        return HASHERS[method]
-    except KeyError:
-        raise UnknownNameError(
-            f"unknown hash method {method!r}", f"use one of {', '.join(HASHERS)}"
-        ) from None
+    return lookup(HASHERS, method, "hash method")
 
 
 def image_hash(

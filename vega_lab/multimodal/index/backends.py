@@ -10,40 +10,23 @@ from __future__ import annotations
 
 import importlib.util
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
-import numpy as np
-
-from vega_lab.errors import IndexStoreError, UnknownNameError
+from vega_lab.errors import IndexStoreError
+from vega_lab.multimodal.index.search_backend import SearchBackend, as_queries
+from vega_lab.registry import check_name, lookup
 
 __all__ = [
     "BACKENDS",
     "HNSW_THRESHOLD",
     "SearchBackend",
+    "as_queries",
     "make_backend",
     "register_backend",
     "resolve_backend",
 ]
 
 HNSW_THRESHOLD = 50_000
-
-
-class SearchBackend(Protocol):
-    """Top-k search over labelled vectors; ``query`` returns (ids, scores), each (m, <=k)."""
-
-    name: str
-
-    def build(self, vectors: np.ndarray, ids: np.ndarray | None = None) -> None: ...
-
-    def add(self, vectors: np.ndarray, ids: np.ndarray) -> None: ...
-
-    def remove(self, ids: np.ndarray) -> None: ...
-
-    def query(
-        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
-    ) -> tuple[np.ndarray, np.ndarray]: ...
-
-    def __len__(self) -> int: ...
 
 
 def _exact(**params: Any) -> SearchBackend:
@@ -76,32 +59,8 @@ def resolve_backend(name: str, n_vectors: int, threshold: int = HNSW_THRESHOLD) 
     if name == "auto":
         large = n_vectors >= threshold and importlib.util.find_spec("hnswlib") is not None
         return "hnsw" if large else "exact"
-    if name not in BACKENDS:
-        raise UnknownNameError(
-            f"unknown search backend {name!r}",
-            f"use one of: auto, {', '.join(sorted(BACKENDS))}",
-        )
-    return name
+    return check_name(name, ["auto", *BACKENDS], "search backend")
 
 
 def make_backend(name: str, **params: Any) -> SearchBackend:
-    try:
-        factory = BACKENDS[name]
-    except KeyError:
-        raise UnknownNameError(
-            f"unknown search backend {name!r}", f"use one of: {', '.join(sorted(BACKENDS))}"
-        ) from None
-    return factory(**params)
-
-
-def as_queries(queries: np.ndarray, dim: int) -> np.ndarray:
-    """(m, dim) float32 C-contiguous, from one vector or a batch."""
-    q = np.asarray(queries, dtype=np.float32)
-    if q.ndim == 1:
-        q = q[None, :]
-    if q.ndim != 2 or q.shape[1] != dim:
-        raise IndexStoreError(
-            f"query vectors of shape {np.shape(queries)} do not fit a {dim}-d space",
-            "embed the query with the same model as the space",
-        )
-    return np.ascontiguousarray(q)
+    return lookup(BACKENDS, name, "search backend")(**params)

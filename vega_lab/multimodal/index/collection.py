@@ -18,14 +18,22 @@ from typing import Any
 
 import numpy as np
 
-from vega_lab.errors import IndexStoreError, UnknownNameError
+from vega_lab.errors import IndexStoreError
 from vega_lab.multimodal.batch import BatchResult, iter_files, process_files
 from vega_lab.multimodal.index.backends import HNSW_THRESHOLD, resolve_backend
 from vega_lab.multimodal.index.catalog import Item, SourceRecord, check_embedder
-from vega_lab.multimodal.index.ingest import Pending, embed_batch, modality_of, prepare, recipe
+from vega_lab.multimodal.index.ingest import (
+    SPACES,
+    Pending,
+    embed_batch,
+    modality_of,
+    prepare,
+    recipe,
+)
 from vega_lab.multimodal.index.live import LiveBackends
 from vega_lab.multimodal.index.searching import SearchMixin
 from vega_lab.multimodal.index.store import IndexStore, SourceWrite, file_sha256, source_key
+from vega_lab.registry import check_name
 
 __all__ = ["AddResult", "CrossModalIndex"]
 
@@ -97,16 +105,15 @@ class CrossModalIndex(SearchMixin):
     def embedder(self, space: str) -> Any:
         """The space's embedder, loaded on first use (and checked against the index)."""
         if space not in self._embedders:
+            check_name(space, SPACES, "embedding space")
             if space == "clip":
                 from vega_lab.multimodal.image.clip import load_clip
 
                 emb = load_clip()
-            elif space == "text":
+            else:
                 from vega_lab.multimodal.document.embed import load_text_embedder
 
                 emb = load_text_embedder()
-            else:
-                raise UnknownNameError(f"unknown embedding space {space!r}", "clip or text")
             self._check(space, emb)
             self._embedders[space] = emb
         return self._embedders[space]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vega_lab.multimodal.index.backends import as_queries
+from vega_lab.multimodal.index.search_backend import as_queries
 
 __all__ = ["ExactBackend", "top_k"]
 

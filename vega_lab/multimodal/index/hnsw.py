@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from vega_lab.multimodal.index.backends import as_queries
+from vega_lab.multimodal.index.search_backend import as_queries
 
 __all__ = ["HnswBackend"]
 

@@ -21,6 +21,7 @@ import numpy as np
 
 from vega_lab.errors import AudioError, DocumentError, MultimodalError, VegaError, VideoError
 from vega_lab.multimodal.batch import Skipped
+from vega_lab.registry import check_name
 
 __all__ = [
     "MODALITIES",
@@ -41,6 +42,7 @@ SPACE_OF: dict[str, str] = {
     "video": "clip",  # a scene; a video's speech is indexed as "transcript" items
 }
 MODALITIES: tuple[str, ...] = tuple(SPACE_OF)
+SPACES: tuple[str, ...] = tuple(sorted(set(SPACE_OF.values())))  # clip, text
 DEFAULTS: dict[str, Any] = {
     "max_chars": 800,
     "overlap": 100,
@@ -328,6 +330,7 @@ def prepare(
 ) -> list[Pending]:
     """Read ``path`` as ``modality`` into items, one ``Pending`` per space they live in (two
     for a video with speech); bad input raises its ``MultimodalError``."""
+    check_name(modality, MODALITIES, "modality")
     opts = {
         "max_chars": max_chars,
         "overlap": overlap,
@@ -347,10 +350,8 @@ def prepare(
         _image(p, thumbs, thumb_size)
     elif modality == "document":
         _document(p, max_chars, overlap, read_options or {})
-    elif modality == "transcript":
-        _transcript(p, transcript, passage_chars)
     else:
-        raise MultimodalError(f"unknown modality {modality!r}", f"one of {', '.join(MODALITIES)}")
+        _transcript(p, transcript, passage_chars)
     return [p]
 
 

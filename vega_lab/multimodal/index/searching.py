@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vega_lab.errors import IndexStoreError, UnknownNameError
+from vega_lab.errors import IndexStoreError
 from vega_lab.multimodal.index.catalog import Item
 from vega_lab.multimodal.index.hits import Hit, fuse, query_stats
-from vega_lab.multimodal.index.ingest import MODALITIES, SPACE_OF
+from vega_lab.multimodal.index.ingest import MODALITIES, SPACE_OF, SPACES
+from vega_lab.registry import check_name
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -51,8 +52,7 @@ class SearchMixin:
             else list(modality)
         )
         for m in wanted:
-            if m not in SPACE_OF:
-                raise UnknownNameError(f"unknown modality {m!r}", f"one of {', '.join(MODALITIES)}")
+            check_name(m, MODALITIES, "modality")
         return wanted
 
     def _search_space(
@@ -123,7 +123,6 @@ class SearchMixin:
         self, vector: np.ndarray, space: str, k: int = 10, modality: str | None = None
     ) -> list[Hit]:
         """Raw query vector in ``space`` ("clip" or "text"), for embeddings made elsewhere."""
-        if space not in set(SPACE_OF.values()):
-            raise UnknownNameError(f"unknown embedding space {space!r}", "use clip or text")
+        check_name(space, SPACES, "embedding space")
         mods = [m for m in self._modalities(modality) if SPACE_OF[m] == space]
         return fuse([self._search_space(space, np.asarray(vector), k, mods, None)], k)

@@ -30,12 +30,13 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from vega_lab.errors import PrivacyError, UnknownNameError
+from vega_lab.errors import PrivacyError
 from vega_lab.privacy.accounting.base import Accountant
 from vega_lab.privacy.accounting.gdp import GDPAccountant
 from vega_lab.privacy.accounting.prv import PRVAccountant
 from vega_lab.privacy.accounting.rdp import RDPAccountant
 from vega_lab.privacy.validation import check_sample_rate
+from vega_lab.registry import lookup
 
 __all__ = [
     "ACCOUNTANTS",
@@ -60,12 +61,8 @@ def get_accountant(name: str | Accountant = DEFAULT_ACCOUNTANT) -> Accountant:
     """The accountant registered as ``name`` (an Accountant instance passes through)."""
     if isinstance(name, Accountant):
         return name
-    key = name.strip().lower() if isinstance(name, str) else None
-    if key not in ACCOUNTANTS:
-        raise UnknownNameError(
-            f"unknown accountant {name!r}", f"use one of: {', '.join(sorted(ACCOUNTANTS))}"
-        )
-    return ACCOUNTANTS[key]()
+    key = name.strip().lower() if isinstance(name, str) else name  # names are case-blind
+    return lookup(ACCOUNTANTS, key, "accountant")()
 
 
 def resolve_steps(

@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from vega_lab.errors import AuditError, PrivacyError, UnknownNameError
 from vega_lab.privacy.validation import check_delta, check_epsilon, check_sample_rate
+from vega_lab.registry import check_name
 
 THREATS = ("white-box", "black-box")
 CANARY_OF_THREAT = {"white-box": "gradient", "black-box": "input"}
@@ -60,10 +61,7 @@ class AuditConfig(BaseModel):
         check_epsilon(self.epsilon)
         check_delta(self.delta)
         check_sample_rate(self.sample_rate)
-        if self.dataset not in DATASETS:
-            raise UnknownNameError(
-                f"unknown dataset {self.dataset!r}", f"choose one of: {', '.join(DATASETS)}"
-            )
+        check_name(self.dataset, DATASETS, "dataset")
         if not 0.5 <= self.confidence < 1.0:
             raise AuditError(f"confidence must lie in [0.5, 1), got {self.confidence}")
         return self

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from vega_lab.errors import AuditError, UnknownNameError
+from vega_lab.errors import AuditError
 from vega_lab.privacy.audit.batched import (
     DPSGD,
     MLPShape,
@@ -35,6 +35,7 @@ from vega_lab.privacy.audit.batched import (
 )
 from vega_lab.privacy.audit.lira import lira_offline, lira_online
 from vega_lab.privacy.audit.roc import RocSummary, roc_frame, summarize
+from vega_lab.registry import check_name
 
 ATTACKS = ("loss", "confidence", "lira-offline", "lira-online")
 LIRA = ("lira-offline", "lira-online")
@@ -106,8 +107,7 @@ def check_attacks(attacks: Sequence[str], shadows: int) -> tuple[str, ...]:
     if not names:
         raise AuditError("no attack requested", f"choose from: {', '.join(ATTACKS)}")
     for a in names:
-        if a not in ATTACKS:
-            raise UnknownNameError(f"unknown attack {a!r}", f"choose from: {', '.join(ATTACKS)}")
+        check_name(a, ATTACKS, "attack")
     if any(a in LIRA for a in names) and shadows < 2:
         raise AuditError(
             f"LiRA needs at least 2 shadow models, got shadows={shadows}",
