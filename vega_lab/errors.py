@@ -85,6 +85,11 @@ class ShapeMismatchError(FederatedError, ValueError):
     """A client's model or update does not match the global model's tensors."""
 
 
+class SecureAggregationError(FederatedError):
+    """Secure aggregation is misconfigured (insecure threshold) or cannot decode (too few
+    survivors, corrupt shares)."""
+
+
 class IntegrityError(VegaError):
     """Saved or received tensors fail their checksum or cannot be parsed: altered or truncated."""
 
