@@ -37,8 +37,11 @@ def store(workspace: Path):
     return open_store()
 
 
-def tiny_notebook(path: Path, *, fail: bool = False, extra_params: str = "") -> Path:
-    """A fast notebook (no torch) that records metrics; used where the baseline would be slow."""
+def tiny_notebook(
+    path: Path, *, fail: bool = False, extra_params: str = "", extra_cell: str = ""
+) -> Path:
+    """A fast notebook (no torch) that records metrics; used where the baseline would be slow.
+    ``extra_cell`` is appended as one more code cell (``run`` is defined there)."""
     import nbformat
     from nbformat.v4 import new_code_cell, new_notebook
 
@@ -52,7 +55,7 @@ def tiny_notebook(path: Path, *, fail: bool = False, extra_params: str = "") -> 
         + ("raise RuntimeError('planned failure for the test')\n" if fail else "")
         + "run.log_final(total=scale * steps * (steps + 1) / 2 + seed * steps)\n"
     )
-    nb = new_notebook(cells=[params, body])
+    nb = new_notebook(cells=[params, body, *([new_code_cell(extra_cell)] if extra_cell else [])])
     nb.metadata["kernelspec"] = {
         "name": "python3",
         "display_name": "Python 3",

@@ -13,7 +13,7 @@ import os
 import re
 import time
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -128,13 +128,61 @@ def _patched_environ(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def execute_task(task: RunTask, executor: str | None = None) -> RunResult:
-    """Execute a planned run; never raises for a failing notebook (the store records it)."""
+NotebookStep = Callable[["RunTask", Path, Mapping[str, str]], None]
+"""Executes a run's parameterized notebook into ``output`` with the run's kernel environment;
+a failing cell raises papermill's ``PapermillExecutionError``, anything else is recorded too."""
+
+
+def kernel_environment(task: RunTask) -> dict[str, str]:
+    """What a run's kernel gets on top of the driver's environment (read by ``current_run``)."""
+    from vega_lab.experiments.tracking import RESULTS_URL_ENV, RUN_ID_ENV, SEED_ENV
+
+    env = {
+        RUN_ID_ENV: task.run_id,
+        RESULTS_URL_ENV: task.results_url,
+        "VEGA_HOME": task.home,
+        "PYTHONHASHSEED": str(task.seed or 0),  # acts at interpreter start only
+        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        "TQDM_MININTERVAL": "5",
+    }
+    if task.seed is not None:
+        env[SEED_ENV] = str(task.seed)
+    return env
+
+
+def papermill_arguments(task: RunTask, output: Path) -> dict[str, Any]:
+    """The ``papermill.execute_notebook`` arguments every way of running a task shares."""
+    return {
+        "input_path": task.notebook,
+        "output_path": str(output),
+        "parameters": task.parameters,
+        "kernel_name": task.kernel_name,
+        "progress_bar": False,
+        "execution_timeout": task.timeout_s,
+    }
+
+
+def execute_fresh(task: RunTask, output: Path, kernel_env: Mapping[str, str]) -> None:
+    """Today's path: Papermill starts a new kernel process (inheriting this process's
+    environment and the notebook's folder as cwd) and shuts it down afterwards."""
     import papermill as pm
+
+    with _patched_environ(kernel_env):
+        pm.execute_notebook(
+            **papermill_arguments(task, output), cwd=str(Path(task.notebook).parent)
+        )
+
+
+def execute_task(
+    task: RunTask, executor: str | None = None, step: NotebookStep | None = None
+) -> RunResult:
+    """Execute a planned run; never raises for a failing notebook (the store records it).
+
+    ``step`` runs the notebook (default: a fresh kernel, ``execute_fresh``); whatever runs it,
+    the run is recorded here the same way: its status, the failing cell and traceback."""
     from papermill.exceptions import PapermillExecutionError
 
     from vega_lab.experiments.store import open_store, utcnow
-    from vega_lab.experiments.tracking import RESULTS_URL_ENV, RUN_ID_ENV, SEED_ENV
 
     store: ResultsStore = open_store(task.results_url)
     out_dir = Path(task.reports_dir) / "runs" / task.run_id
@@ -155,29 +203,10 @@ def execute_task(task: RunTask, executor: str | None = None) -> RunResult:
         fields["executor"] = executor
     store.update_run(task.run_id, **fields)
 
-    kernel_env = {
-        RUN_ID_ENV: task.run_id,
-        RESULTS_URL_ENV: task.results_url,
-        "VEGA_HOME": task.home,
-        "PYTHONHASHSEED": str(task.seed or 0),
-        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-        "TQDM_MININTERVAL": "5",
-    }
-    if task.seed is not None:
-        kernel_env[SEED_ENV] = str(task.seed)
     start = time.perf_counter()
     result: dict[str, Any] = {"status": "finished"}
     try:
-        with _patched_environ(kernel_env):
-            pm.execute_notebook(
-                task.notebook,
-                str(output),
-                parameters=task.parameters,
-                kernel_name=task.kernel_name,
-                progress_bar=False,
-                cwd=str(Path(task.notebook).parent),
-                execution_timeout=task.timeout_s,
-            )
+        (step or execute_fresh)(task, output, kernel_environment(task))
     except PapermillExecutionError as exc:
         tb = _ANSI.sub("", "\n".join(exc.traceback))
         result = {

@@ -4,6 +4,9 @@
 name: baseline_lr            # optional; defaults to the file's stem
 notebook: ../centralized_baseline.ipynb   # relative to this file
 executor: local              # local | ray
+isolation: warm              # warm (local default): kernels forked from a pre-imported template;
+                             # fresh: a new interpreter per run (ray: always fresh)
+preload: [torch, pandas]     # optional, warm only: modules the template imports
 workers: 2                   # optional; default: all cores
 parameters: {epochs: 3}      # fixed for every run
 grid: {lr: [0.01, 0.1]}      # cartesian product
@@ -16,8 +19,9 @@ Unknown keys and wrong types are refused with the file name and the offending ke
 from __future__ import annotations
 
 import itertools
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PositiveInt, ValidationError, model_validator
@@ -32,6 +36,8 @@ class SweepSpec(BaseModel):
     notebook: str
     description: str = ""
     executor: str = "local"
+    isolation: Literal["warm", "fresh"] | None = None
+    preload: list[str] | None = None
     workers: PositiveInt | None = None
     parameters: dict[str, Any] = Field(default_factory=dict)
     grid: dict[str, list[Any]] = Field(default_factory=dict)
@@ -50,6 +56,11 @@ class SweepSpec(BaseModel):
             raise ValueError(f"{', '.join(both)} appear in both parameters and grid")
         if "seed" in self.grid or "seed" in self.parameters:
             raise ValueError("set seeds with `seed`/`repeats`/`seeds`, not as a parameter")
+        for module in self.preload or []:
+            if not re.fullmatch(r"[A-Za-z_][\w]*(\.[A-Za-z_][\w]*)*", module):
+                raise ValueError(f"preload: {module!r} is not a module name")
+        if self.preload is not None and self.isolation == "fresh":
+            raise ValueError("preload applies to `isolation: warm` only")
         if self.seeds is not None and self.repeats != 1:
             raise ValueError("give either `seeds` or `repeats`, not both")
         return self

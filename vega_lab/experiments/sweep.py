@@ -8,9 +8,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vega_lab.config import Settings, get_settings
-from vega_lab.experiments.executors import get_executor
+from vega_lab.errors import SweepSpecError
+from vega_lab.experiments.executors import Executor, get_executor
 from vega_lab.experiments.runner import RunResult, RunTask, display_path, plan_run
-from vega_lab.experiments.spec import load_spec
+from vega_lab.experiments.spec import SweepSpec, load_spec
 from vega_lab.experiments.store import RunRow, open_store
 
 
@@ -19,6 +20,7 @@ class SweepResult:
     sweep_id: str
     executor: str
     workers: int
+    isolation: str = "fresh"
     results: list[RunResult] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # run ids reused from an earlier run
     wall_s: float = 0.0
@@ -37,6 +39,7 @@ class SweepResult:
             "sweep_id": self.sweep_id,
             "executor": self.executor,
             "workers": self.workers,
+            "isolation": self.isolation,
             "wall_s": round(self.wall_s, 3),
             "finished": len(self.finished),
             "failed": len(self.failed),
@@ -64,6 +67,7 @@ def run_sweep(
     ex = get_executor(
         executor or spec.executor, workers=workers or spec.workers or settings.sweep_workers
     )
+    isolation = _apply_isolation(ex, spec, Path(spec_path).name)
     sweep_id = str(spec.name)
     planned: list[tuple[RunRow, RunTask]] = [
         plan_run(notebook, params, seed, sweep_id=sweep_id, executor=ex.name, settings=settings)
@@ -106,6 +110,7 @@ def run_sweep(
         sweep_id=sweep_id,
         executor=ex.name,
         workers=ex.workers,
+        isolation=isolation,
         results=results,
         skipped=skipped,
         wall_s=time.perf_counter() - start,
@@ -115,3 +120,22 @@ def run_sweep(
 
         out.report_path = str(write_sweep_report(sweep_id, settings=settings))
     return out
+
+
+def _apply_isolation(ex: Executor, spec: SweepSpec, filename: str) -> str:
+    """Set the spec's ``isolation``/``preload`` on the executor; the default is the executor's
+    first (``warm`` for local; ray runs are always fresh)."""
+    offered: tuple[str, ...] = getattr(ex, "isolations", ("fresh",))
+    wanted = spec.isolation or offered[0]
+    if wanted not in offered:
+        raise SweepSpecError(
+            f"{filename}: isolation {wanted!r} is not available with executor {ex.name!r} "
+            f"(it offers: {', '.join(offered)})",
+            "use `executor: local` for warm kernels, or drop `isolation:`",
+        )
+    if spec.preload is not None and wanted != "warm":
+        raise SweepSpecError(f"{filename}: `preload:` applies to `isolation: warm` only")
+    if len(offered) > 1:
+        ex.isolation = wanted  # type: ignore[attr-defined]
+        ex.preload = None if spec.preload is None else tuple(spec.preload)  # type: ignore[attr-defined]
+    return wanted

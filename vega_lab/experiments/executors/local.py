@@ -1,10 +1,21 @@
-"""Local executor: a pool of processes, each driving its own kernel through Papermill."""
+"""Local executor: ``workers`` runs at a time on this machine, each in its own kernel.
+
+``isolation: warm`` (the default) forks every run's kernel from a template that already imported
+the heavy modules (``warm_pool``); ``isolation: fresh`` starts a new interpreter per run through
+Papermill, in a pool of spawned processes. Both give each run a new process; warm skips the
+imports (most of a short run's time).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import multiprocessing
+import threading
+from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from typing import ClassVar
 
 from vega_lab.experiments.executors.base import (
     Executor,
@@ -13,29 +24,92 @@ from vega_lab.experiments.executors.base import (
     register,
     run_task_in_worker,
 )
-from vega_lab.experiments.runner import RunResult, RunTask
+from vega_lab.experiments.runner import RunResult, RunTask, execute_task, kernel_environment
+
+log = logging.getLogger(__name__)
 
 
 @register
 class LocalExecutor(Executor):
-    """Uses ``workers`` processes (default: all cores); spawn, so torch state never forks."""
+    """Uses ``workers`` concurrent runs (default: all cores)."""
 
     name = "local"
+    isolations: ClassVar[tuple[str, ...]] = ("warm", "fresh")
+    isolation: str = "warm"
+    preload: tuple[str, ...] | None = None  # warm only; None = warm_pool.DEFAULT_PRELOAD
 
     def run(self, tasks: Sequence[RunTask], on_result: OnResult | None = None) -> list[RunResult]:
         if not tasks:
             return []
-        results: dict[str, RunResult] = {}
+        if self.isolation == "warm":
+            from vega_lab.experiments.warm_pool import is_native_kernel
+
+            foreign = sorted({t.kernel_name for t in tasks if not is_native_kernel(t.kernel_name)})
+            if not foreign:
+                return self._run_warm(tasks, on_result)
+            log.warning("kernel %s is not this interpreter's ipykernel: running fresh", foreign)
+        return self._run_fresh(tasks, on_result)
+
+    def _run_fresh(self, tasks: Sequence[RunTask], on_result: OnResult | None) -> list[RunResult]:
+        """Spawned processes (so torch state never forks), each driving Papermill kernels."""
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=ctx) as pool:
             futures = {pool.submit(run_task_in_worker, t, self.name): t for t in tasks}
-            for fut in as_completed(futures):
-                task = futures[fut]
-                try:
-                    res = fut.result()
-                except Exception as exc:  # the worker process itself died
-                    res = record_crash(task, exc)
-                results[task.run_id] = res
-                if on_result:
-                    on_result(res)
+            return self._collect(tasks, futures, on_result)
+
+    def _run_warm(self, tasks: Sequence[RunTask], on_result: OnResult | None) -> list[RunResult]:
+        """Threads here drive forked kernels; runs sharing a hash seed are queued together so
+        each template can be closed as soon as its last run ends."""
+        from vega_lab.errors import ExecutorError
+        from vega_lab.experiments.warm_pool import WarmPool
+
+        def key(task: RunTask) -> str:
+            return kernel_environment(task)["PYTHONHASHSEED"]
+
+        first = {k: i for i, k in reversed(list(enumerate(key(t) for t in tasks)))}
+        queue = sorted(tasks, key=lambda t: first[key(t)])  # stable: grouped, else in order
+        left = Counter(key(t) for t in tasks)
+        lock = threading.Lock()
+        pool = WarmPool(self.preload)
+
+        def work(task: RunTask) -> RunResult:
+            try:
+                # start-up is the pool's time, not the run's; a failure is remembered and
+                # recorded by the run below
+                with contextlib.suppress(ExecutorError):
+                    pool.template(task)
+                return execute_task(task, self.name, step=pool.execute)
+            finally:
+                with lock:
+                    left[key(task)] -= 1
+                    last = left[key(task)] == 0
+                if last:
+                    pool.retire(key(task))
+
+        threads = ThreadPoolExecutor(
+            max_workers=min(self.workers, len(tasks)), thread_name_prefix="vega-warm"
+        )
+        try:
+            futures = {threads.submit(work, t): t for t in queue}
+            return self._collect(tasks, futures, on_result)
+        finally:
+            pool.close()  # after an interrupt this ends the running kernels, so threads end
+            threads.shutdown(wait=True, cancel_futures=True)
+
+    @staticmethod
+    def _collect(
+        tasks: Sequence[RunTask],
+        futures: dict[Future[RunResult], RunTask],
+        on_result: OnResult | None,
+    ) -> list[RunResult]:
+        results: dict[str, RunResult] = {}
+        for fut in as_completed(futures):
+            task = futures[fut]
+            try:
+                res = fut.result()
+            except Exception as exc:  # the worker itself died
+                res = record_crash(task, exc)
+            results[task.run_id] = res
+            if on_result:
+                on_result(res)
         return [results[t.run_id] for t in tasks]

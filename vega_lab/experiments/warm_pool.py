@@ -1,0 +1,312 @@
+"""Warm kernels for the local executor: every run gets a fresh kernel forked from a template
+that already imported torch, pandas & co., instead of a new interpreter importing them again.
+
+The template (``kernel_template``) never runs user code; each run's kernel is a new process, so
+nothing one run does (globals, monkeypatches, ``sys.modules``, environment, cwd, seeds, threads)
+can reach the next: the kernel is "replaced" after every run, failed, timed out or not. This
+module is the driver's side: it starts one template per ``PYTHONHASHSEED`` (the one thing a fork
+cannot change), forks a kernel per run, and drives it with Papermill through a kernel manager
+whose provisioner is the forked process, so the executed notebook and the recorded failure are
+exactly those of the fresh path (``runner.execute_task`` records both).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.provisioning import KernelProvisionerBase
+from jupyter_core.utils import run_sync
+
+from vega_lab.errors import ExecutorError
+from vega_lab.experiments.runner import RunTask, kernel_environment, papermill_arguments
+
+DEFAULT_PRELOAD = (
+    "numpy",
+    "pandas",
+    "torch",
+    "sklearn",
+    "altair",
+    "vega_lab.experiments",
+    "vega_lab.experiments.tracking",
+)
+TEMPLATE_MODULE = "vega_lab.experiments.kernel_template"
+PER_RUN_ENV = ("VEGA_RUN_ID", "VEGA_SEED")  # set in each child, not in the template
+
+
+class ForkedProvisioner(KernelProvisionerBase):  # type: ignore[misc]
+    """The kernel process a template forked: watched through a pidfd (immune to pid reuse),
+    signalled as a process group like jupyter_client's local provisioner does."""
+
+    pid: int | None = None
+    _pidfd: int | None = None
+
+    def attach(self, pid: int) -> None:
+        self.pid = pid
+        try:
+            self._pidfd = os.pidfd_open(pid)
+        except ProcessLookupError:  # already gone (and reaped)
+            self._pidfd = None
+
+    @property
+    def has_process(self) -> bool:
+        return self.pid is not None
+
+    def _exited(self) -> bool:
+        if self._pidfd is None:
+            return True
+        return bool(select.select([self._pidfd], [], [], 0)[0])
+
+    async def poll(self) -> int | None:
+        # the template reaps its children, so the exit status is not ours to read
+        return None if self.pid is not None and not self._exited() else 0
+
+    async def wait(self) -> int | None:
+        import asyncio
+
+        while await self.poll() is None:
+            await asyncio.sleep(0.05)
+        return 0
+
+    async def send_signal(self, signum: int) -> None:
+        if self.pid is not None and not self._exited():
+            try:
+                os.killpg(self.pid, signum)
+            except OSError:
+                signal.pidfd_send_signal(self._pidfd, signum)  # type: ignore[arg-type]
+
+    async def kill(self, restart: bool = False) -> None:
+        if self.pid is not None:
+            # the whole group: whatever the run started dies with its kernel
+            with contextlib.suppress(OSError):
+                os.killpg(self.pid, signal.SIGKILL)
+
+    async def terminate(self, restart: bool = False) -> None:
+        await self.send_signal(signal.SIGTERM)
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> dict[str, Any]:
+        raise NotImplementedError("forked kernels are started by their template")
+
+    async def cleanup(self, restart: bool = False) -> None:
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
+
+
+class ForkedKernelManager(AsyncKernelManager):  # type: ignore[misc]
+    """A kernel manager for one forked kernel; remembers the clients Papermill opens on it,
+    since a client on a kernel it does not own is left open by nbclient."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.clients: list[Any] = []
+        self.kernel_id = str(uuid.uuid4())
+        self.write_connection_file()  # picks free ports and a key, as a fresh start does
+
+    def client(self, **kwargs: Any) -> Any:
+        kc = super().client(**kwargs)
+        self.clients.append(kc)
+        return kc
+
+    def attach(self, pid: int) -> None:
+        provisioner = ForkedProvisioner(
+            kernel_id=self.kernel_id, kernel_spec=self.kernel_spec, parent=self
+        )
+        provisioner.attach(pid)
+        self.provisioner = provisioner
+
+    def dispose(self) -> None:
+        """Shut the kernel down as nbclient does a fresh one (politely, then by force), and
+        make sure it is gone: the next run never sees this process."""
+
+        async def down() -> None:
+            for kc in self.clients:
+                kc.stop_channels()
+            if self.has_kernel and await self.is_alive():
+                await self.shutdown_kernel(now=False)
+            if self.provisioner is not None and await self.provisioner.poll() is None:
+                await self.provisioner.kill()
+                await self.provisioner.wait()
+            await self.cleanup_resources()
+
+        run_sync(down)()
+
+
+class KernelTemplate:
+    """The driver's handle on one template process."""
+
+    def __init__(self, preload: Iterable[str], env: Mapping[str, str], timeout_s: float) -> None:
+        start = time.perf_counter()
+        self._lock = threading.Lock()
+        self._next_id = 0
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", TEMPLATE_MODULE, json.dumps(list(preload))],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=dict(env),
+            cwd=Path.home() if Path.home().is_dir() else "/",
+            text=True,
+            start_new_session=True,  # the driver's Ctrl-C reaches it only through the driver
+        )
+        ready = self._read(timeout_s)
+        if "error" in ready:
+            self.close()
+            raise ExecutorError(
+                f"the warm kernel template failed: {ready['error']}",
+                "fix `preload:` in the sweep spec, or set `isolation: fresh`",
+            )
+        self.pid: int = ready["pid"]
+        self.import_s: float = ready["import_s"]
+        self.start_s = time.perf_counter() - start
+
+    def _read(self, timeout_s: float) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        if not select.select([self.proc.stdout], [], [], timeout_s)[0]:
+            self.close()
+            raise ExecutorError(
+                f"the warm kernel template did not answer within {timeout_s:.0f} s",
+                "the machine may be overloaded; retry, or set `isolation: fresh`",
+            )
+        line = self.proc.stdout.readline()
+        if not line:
+            code = self.proc.wait(timeout=10)
+            raise ExecutorError(
+                f"the warm kernel template exited (status {code}); its stderr says why",
+                "set `isolation: fresh` to run without it",
+            )
+        return dict(json.loads(line))
+
+    @property
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def fork(self, connection_file: str, cwd: str, env: Mapping[str, str]) -> int:
+        """A new kernel process for one run; returns its pid."""
+        assert self.proc.stdin is not None
+        with self._lock:
+            self._next_id += 1
+            request = {
+                "op": "fork",
+                "id": self._next_id,
+                "connection_file": connection_file,
+                "cwd": cwd,
+                "env": dict(env),
+            }
+            try:
+                self.proc.stdin.write(json.dumps(request) + "\n")
+                self.proc.stdin.flush()
+            except OSError as exc:
+                raise ExecutorError(f"the warm kernel template is gone: {exc}") from exc
+            return int(self._read(30)["pid"])
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.write('{"op": "stop"}\n')
+                self.proc.stdin.close()
+                self.proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream is not None and not stream.closed:
+                stream.close()
+
+
+class WarmPool:
+    """Templates by hash seed, started on first need and closed when no run needs them."""
+
+    def __init__(
+        self, preload: Iterable[str] | None = None, *, start_timeout_s: float = 300.0
+    ) -> None:
+        self.preload = tuple(DEFAULT_PRELOAD if preload is None else preload)
+        self.start_timeout_s = start_timeout_s
+        self._templates: dict[str, KernelTemplate] = {}
+        self._failures: dict[str, ExecutorError] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._lock = threading.Lock()
+        self.template_starts: list[float] = []  # seconds each template took to get ready
+
+    def template(self, task: RunTask) -> KernelTemplate:
+        """The live template for this task's hash seed (started now if needed)."""
+        env = kernel_environment(task)
+        key = env["PYTHONHASHSEED"]
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key in self._failures:
+                raise self._failures[key]
+            current = self._templates.get(key)
+            if current is not None and current.alive:
+                return current
+            base = {k: v for k, v in env.items() if k not in PER_RUN_ENV}
+            try:
+                fresh = KernelTemplate(self.preload, {**os.environ, **base}, self.start_timeout_s)
+            except ExecutorError as exc:
+                self._failures[key] = exc
+                raise
+            self._templates[key] = fresh
+            self.template_starts.append(fresh.start_s)
+            return fresh
+
+    def retire(self, hash_seed: str) -> None:
+        """No queued run needs this hash seed any more: free the template's memory."""
+        with self._lock:
+            template = self._templates.pop(hash_seed, None)
+        if template is not None:
+            template.close()
+
+    def execute(self, task: RunTask, output: Path, kernel_env: Mapping[str, str]) -> None:
+        """A ``runner.NotebookStep``: the run in a kernel forked for it, then disposed of."""
+        import papermill as pm
+
+        template = self.template(task)
+        km = ForkedKernelManager(kernel_name=task.kernel_name)
+        try:
+            env = {**os.environ, **kernel_env}
+            try:
+                pid = template.fork(km.connection_file, str(Path(task.notebook).parent), env)
+            except ExecutorError:
+                if template.alive:
+                    raise
+                template = self.template(task)  # it died: one replacement, one retry
+                pid = template.fork(km.connection_file, str(Path(task.notebook).parent), env)
+            km.attach(pid)
+            pm.execute_notebook(**papermill_arguments(task, output), km=km)
+        finally:
+            km.dispose()
+
+    def close(self) -> None:
+        with self._lock:
+            templates, self._templates = list(self._templates.values()), {}
+        for template in templates:
+            template.close()
+
+
+def is_native_kernel(kernel_name: str) -> bool:
+    """Whether ``kernel_name`` is this interpreter's ipykernel (the only kind a template of
+    this process can fork); other kernels run fresh."""
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        spec = KernelSpecManager().get_kernel_spec(kernel_name)
+    except NoSuchKernel:
+        return False
+    argv = list(spec.argv)
+    python = {"python", f"python{sys.version_info[0]}", "python{}.{}".format(*sys.version_info[:2])}
+    exe = argv[0] if argv else ""
+    same_python = exe in python or os.path.realpath(exe) == os.path.realpath(sys.executable)
+    return same_python and argv[1:3] == ["-m", "ipykernel_launcher"]
