@@ -28,6 +28,7 @@ COMMANDS = [
     "bench audit",
     "bench chat",
     "bench multimodal",
+    "bench secagg",
     "media",
     "media index",
     "media search",

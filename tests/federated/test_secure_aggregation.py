@@ -5,6 +5,7 @@ client and server objects."""
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import os
 
@@ -270,3 +271,17 @@ def test_secure_aggregator_weighted_mean_matches_fedavg() -> None:
     assert torch.allclose(mean, expect, atol=1e-5)
     with pytest.raises(SecureAggregationError, match="positive weight"):
         SecureAggregator().mean(x, torch.zeros(10))
+
+
+def test_bench_secagg_smoke_prints_a_table_and_a_json_line() -> None:
+    from typer.testing import CliRunner
+
+    from vega_lab.cli import app
+
+    args = ["bench", "secagg", "--clients", "5", "--params", "100", "--repeats", "1"]
+    res = CliRunner().invoke(app, [*args, "--no-flower"])
+    assert res.exit_code == 0, res.output
+    out = json.loads(res.output.strip().splitlines()[-1])
+    assert out["decoded"] is True and out["dropped"] == 2 and out["flower_s"] is None
+    assert out["vega_s"] > 0 and out["plain_s"] > 0 and out["bytes_per_client"] > 400
+    assert out["vega_max_err"] < 1e-6 and "vega SecAgg+" in res.output

@@ -47,8 +47,9 @@ class SecAggReport:
 
     @property
     def bytes_per_client(self) -> float:
-        """Mean bytes sent plus received by a client that took part."""
-        sent = [u + d for u, d in zip(self.bytes_up, self.bytes_down, strict=True) if u + d]
+        """Mean bytes sent plus received by a client whose input is in the sum (a client that
+        drops sends less: no masked vector)."""
+        sent = [self.bytes_up[i] + self.bytes_down[i] for i in self.survivors]
         return float(np.mean(sent)) if sent else 0.0
 
 
