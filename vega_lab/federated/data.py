@@ -11,6 +11,7 @@ import torch
 
 from vega_lab.datasets.shipped import Dataset, load_dataset, train_test_split
 from vega_lab.errors import PartitionError
+from vega_lab.federated.attacks import Adversary
 from vega_lab.federated.config import FederatedConfig
 from vega_lab.federated.partitioning import client_statistics, partition
 
@@ -33,17 +34,19 @@ class FederatedData:
     parts: list[np.ndarray]
     client_test_fraction: float
     seed: int
+    adversary: Adversary | None = None  # malicious clients train on poisoned data
 
     @property
     def num_clients(self) -> int:
         return len(self.parts)
 
     def client(self, cid: int) -> ClientData:
-        """Client ``cid``'s own arrays, with its local test split (stratified-free, seeded)."""
+        """Client ``cid``'s own arrays, with its local test split (stratified-free, seeded);
+        a malicious client's training arrays as its attack poisoned them."""
         idx = self.parts[cid]
         x, y = self.train_x[idx], self.train_y[idx]
         if self.client_test_fraction <= 0:
-            return ClientData(x, y, x[:0], y[:0])
+            return ClientData(*self._poisoned(cid, x, y), x[:0], y[:0])
         perm = np.random.default_rng([self.seed, cid, 7]).permutation(len(idx))
         n_test = round(len(idx) * self.client_test_fraction)
         if len(idx) - n_test < 1 or n_test < 1:
@@ -53,7 +56,13 @@ class FederatedData:
                 "lower client_test_fraction (0 disables it) or use fewer clients",
             )
         te, tr = perm[:n_test], perm[n_test:]
-        return ClientData(x[tr], y[tr], x[te], y[te])
+        return ClientData(*self._poisoned(cid, x[tr], y[tr]), x[te], y[te])
+
+    def _poisoned(self, cid: int, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.adversary is None:
+            return x, y
+        ds = self.dataset
+        return self.adversary.poison(cid, x, y, ds.n_classes, ds.image_shape)
 
     def statistics(self, cid: int) -> dict[str, object]:
         """Computed by the client on its own training labels: sizes and label histogram."""
@@ -75,4 +84,5 @@ def build_data(config: FederatedConfig) -> FederatedData:
         parts,
         config.client_test_fraction,
         config.seed,
+        Adversary.from_config(config),
     )

@@ -15,6 +15,7 @@ import torch
 from vega_lab.federated.compression import get_compressor
 from vega_lab.federated.config import FederatedConfig
 from vega_lab.federated.model import ParamSpec
+from vega_lab.federated.monitor import RoundMonitor
 from vega_lab.federated.schedule import plan_round
 from vega_lab.federated.strategies import ClientUpdates, State, Strategy
 
@@ -34,6 +35,7 @@ class RoundOutput:
     updates: ClientUpdates
     client_states: State | None  # [C, n] new state, or None when the clients keep it themselves
     client_metrics: list[dict[str, float]] = field(default_factory=list)
+    rejected: dict[int, str] = field(default_factory=dict)  # client -> why its update is unusable
 
 
 class Trainer(Protocol):
@@ -52,6 +54,9 @@ class RoundRecord:
     bytes_up: int
     bytes_down: int
     seconds: float
+    flagged: int = 0  # clients whose update anomaly detection flagged
+    rejected: int = 0  # clients whose update was rejected (NaN/Inf, unreadable), not aggregated
+    backdoor_success: float = math.nan  # attack="backdoor": triggered test inputs -> target
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -89,10 +94,13 @@ def run_rounds(
     on_round: Callable[[RoundRecord], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     client_state_store: ClientStates | None = None,
+    monitor: RoundMonitor | None = None,
 ) -> tuple[torch.Tensor, State, list[RoundRecord], dict[int, dict[str, float]], str]:
     """Run ``config.rounds`` rounds; returns (params, state, history, last client metrics,
-    stop reason)."""
+    stop reason). ``monitor`` applies the attack, rejects and flags updates, and keeps the
+    audit log."""
     n = spec.size
+    monitor = monitor if monitor is not None else RoundMonitor()
     params = initial.clone()
     state = strategy.init_state(params, config.num_clients)
     store = (
@@ -126,9 +134,10 @@ def run_rounds(
         if len(ids):
             job = RoundJob(rnd, params, bcast, ids, torch.as_tensor(plan.work), store.gather(ids))
             out = trainer.train_round(job)
+            deltas = monitor.tamper(rnd, ids, out.updates.deltas)  # malicious clients' rows
             idx = torch.as_tensor(ids, dtype=torch.int64)
             old = None if residual is None else residual[idx]
-            sent, new_residual, per_client = compressor.compress(out.updates.deltas, old)
+            sent, new_residual, per_client = compressor.compress(deltas, old)
             if new_residual is not None:
                 if residual is None:
                     residual = torch.zeros(config.num_clients, n)
@@ -136,7 +145,9 @@ def run_rounds(
             updates = ClientUpdates(
                 sent, out.updates.num_examples, out.updates.num_steps, out.updates.extras
             )
-            params, state = strategy.aggregate(params, updates, state)
+            kept = monitor.inspect(rnd, ids, updates, strategy, out.rejected)  # audit entry
+            if kept is not None:  # else every update was rejected: the model stays
+                params, state = strategy.aggregate(params, kept, state)
             if out.client_states is not None:
                 store.scatter(ids, out.client_states)
             bytes_up = len(ids) * per_client + _dense_bytes(dict(out.updates.extras))
@@ -158,6 +169,7 @@ def run_rounds(
             int(bytes_up),
             int(bytes_down),
             time.perf_counter() - t0,
+            **monitor.round_fields(rnd, params),
         )
         history.append(record)
         if on_round is not None:

@@ -14,8 +14,10 @@ import torch
 from vega_lab.datasets.shipped import load_dataset
 from vega_lab.federated.client import evaluate_flat
 from vega_lab.federated.config import FederatedConfig
-from vega_lab.federated.data import build_data
+from vega_lab.federated.audit import AuditLog
+from vega_lab.federated.data import FederatedData, build_data
 from vega_lab.federated.model import FlatModel, ParamSpec, TorchModel
+from vega_lab.federated.monitor import RoundMonitor
 from vega_lab.federated.rounds import RoundRecord, run_rounds
 from vega_lab.federated.strategies import State, get_strategy
 from vega_lab.models.mlp import mlp
@@ -32,6 +34,7 @@ class FederatedResult:
     client_stats: list[dict[str, Any]]
     stop_reason: str
     extra: dict[str, Any] = field(default_factory=dict)
+    audit: AuditLog = field(default_factory=AuditLog)  # per round: flagged, rejected, aggregated
 
     def frame(self) -> pd.DataFrame:
         """One row per round: accuracy, loss, clients, bytes, seconds, ..."""
@@ -43,6 +46,16 @@ class FederatedResult:
         for cid, stats in enumerate(self.client_stats):
             rows.append({"client": cid, **stats, **self.client_metrics.get(cid, {})})
         return pd.DataFrame(rows).assign(client=lambda d: d["client"].astype(int))
+
+    def audit_frame(self) -> pd.DataFrame:
+        """The audit log, one row per round and participant: malicious, rejected (and why),
+        flagged, its coefficient in the aggregate, update norm and cosine, their z-scores."""
+        return self.audit.frame()
+
+    def export_audit(self, path: str | Path) -> Path:
+        """Write the audit log: ``.jsonl`` (one object per round; `AuditLog.read` reads it
+        back) or ``.csv`` (`audit_frame`)."""
+        return self.audit.export(path)
 
     @property
     def final_accuracy(self) -> float:
@@ -101,10 +114,16 @@ def simulate(
     elif isinstance(model, torch.nn.Module):
         model = TorchModel(model)
     strategy = get_strategy(config.strategy, **config.strategy_options)
+    monitor = _monitor(config, data, model)
     if config.engine == "flower":
         from vega_lab.federated.engines.flower import run_flower
 
-        return run_flower(config, data, model, strategy, on_round=on_round, should_stop=should_stop)
+        result = run_flower(
+            config, data, model, strategy, on_round=on_round, should_stop=should_stop,
+            monitor=monitor,
+        )  # fmt: skip
+        result.audit = monitor.log
+        return result
     if config.engine == "vectorized":
         from vega_lab.federated.engines.vectorized import VectorizedEngine as Engine
     else:
@@ -120,8 +139,22 @@ def simulate(
         evaluate=lambda p: evaluate_flat(model, p, x_test, y_test),
         on_round=on_round,
         should_stop=should_stop,
+        monitor=monitor,
     )
     stats = [data.statistics(c) for c in range(data.num_clients)]
     return FederatedResult(
-        config, history, params, model.spec, state, client_metrics, stats, reason
-    )
+        config, history, params, model.spec, state, client_metrics, stats, reason,
+        audit=monitor.log,
+    )  # fmt: skip
+
+
+def _monitor(config: FederatedConfig, data: FederatedData, model: FlatModel) -> RoundMonitor:
+    """The run's attack, anomaly detection and audit log; the attack's own metric (backdoor
+    success) is measured on the server's test set every round."""
+    adversary = data.adversary
+    metrics = None
+    if adversary is not None and adversary.attack.name != "none":
+        attack, shape = adversary.attack, data.dataset.image_shape
+        x, y = data.x_test, data.y_test
+        metrics = lambda p: attack.metrics(model, p, x, y, shape)  # noqa: E731
+    return RoundMonitor(adversary, threshold=config.anomaly_threshold, attack_metrics=metrics)

@@ -17,6 +17,7 @@ while flwr is imported, here and in every Ray worker (torch models). Ray's temp 
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
@@ -37,6 +38,7 @@ from vega_lab.federated.engines.flower_runtime import (
     start_ray,
 )
 from vega_lab.federated.model import FlatModel, ParamSpec, TorchModel
+from vega_lab.federated.monitor import RoundMonitor
 from vega_lab.federated.rounds import ClientStates, RoundJob, RoundOutput, RoundRecord, run_rounds
 from vega_lab.federated.serialization import dumps, loads
 from vega_lab.federated.strategies import ClientUpdates, State, Strategy
@@ -241,25 +243,28 @@ class FlowerTrainer:
         ids = [int(c) for c in job.clients.tolist()]
         tasks = {self.nodes[c]: {**task, "work": float(job.work[i])} for i, c in enumerate(ids)}
         replies = self._ask("train", tasks, f"in round {job.rnd}")
-        deltas, examples, steps, metrics = [], [], [], []
-        extras: dict[str, list[torch.Tensor]] = {}
+        examples, steps, metrics, sent = [], [], [], []
+        rejected: dict[int, str] = {}
         for cid in ids:
             content = replies[self.nodes[cid]]
-            got = _unpack(cast(bytes, content.config_records["update"]["payload"]), self.spec)
+            try:
+                got = _unpack(cast(bytes, content.config_records["update"]["payload"]), self.spec)
+            except ShapeMismatchError as exc:  # rejected and recorded, never averaged
+                rejected[cid] = f"update does not match the global model: {exc}"
+                got = {}
             m = {k: float(v) for k, v in content.metric_records["metrics"].items()}
-            deltas.append(got.pop("delta"))
-            for key, t in got.items():
-                extras.setdefault(key.removeprefix("extra."), []).append(t)
+            sent.append({k.removeprefix("extra."): v for k, v in got.items()})
             examples.append(m["num_examples"])
             steps.append(m.pop("num_steps"))
             metrics.append(m)
-        if any(len(v) != len(ids) for v in extras.values()):
+        keys = {k for c, got in zip(ids, sent, strict=True) if c not in rejected for k in got}
+        if any(set(got) != keys for c, got in zip(ids, sent, strict=True) if c not in rejected):
             raise ShapeMismatchError(f"clients sent different uplink extras in round {job.rnd}")
-        stacked = {k: torch.stack(v) for k, v in extras.items()}
-        updates = ClientUpdates(
-            torch.stack(deltas), torch.tensor(examples), torch.tensor(steps), stacked
-        )
-        return RoundOutput(updates, None, metrics)
+        nan = torch.full((self.spec.size,), math.nan)  # a rejected client's row
+        stacked = {k: torch.stack([got.get(k, nan) for got in sent]) for k in keys | {"delta"}}
+        deltas = stacked.pop("delta")
+        updates = ClientUpdates(deltas, torch.tensor(examples), torch.tensor(steps), stacked)
+        return RoundOutput(updates, None, metrics, rejected)
 
 
 # --- running it --------------------------------------------------------------------------------
@@ -274,6 +279,7 @@ def run_flower(
     on_round: Callable[[RoundRecord], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     reply_timeout: float | None = 3600.0,
+    monitor: RoundMonitor | None = None,
 ) -> FederatedResult:
     """Run the simulation through Flower (``run_simulation`` on Ray, one SuperNode per client).
 
@@ -315,6 +321,7 @@ def run_flower(
                 on_round=on_round,
                 should_stop=should_stop,
                 client_state_store=_ClientHeldStates(),
+                monitor=monitor,
             )
             outcome["stats"] = trainer.stats
         except BaseException as exc:  # re-raised in the caller's thread below

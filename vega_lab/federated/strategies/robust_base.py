@@ -122,9 +122,17 @@ class RobustAggregator(FedAvg):
         """(pseudo-gradient ``[n]``, each client's coefficient in it ``[C]``)."""
 
     def _select(self, updates: ClientUpdates) -> tuple[torch.Tensor, torch.Tensor]:
+        # the round loop asks for contributions (audit) and the average of the same updates:
+        # select once (a memo of the last call, not state: the result depends on the input only)
+        key = (id(updates), updates.deltas._version)
+        memo = getattr(self, "_memo", None)
+        if memo is not None and memo[0] is updates and memo[1] == key:
+            return memo[2]
         require_finite(updates, self.name)
         f = self.check(updates.deltas.shape[0])
-        return self.select(updates.deltas, f)
+        result = self.select(updates.deltas, f)
+        self._memo = (updates, key, result)
+        return result
 
     def average(self, updates: ClientUpdates) -> torch.Tensor:
         return self._select(updates)[0]
