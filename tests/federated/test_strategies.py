@@ -31,17 +31,31 @@ def _state(strategy: Strategy, params: torch.Tensor) -> dict[str, torch.Tensor]:
     return {k: (v + 0.3 if k != "num_clients" else v) for k, v in state.items()}
 
 
-@pytest.fixture(params=sorted(STRATEGIES))
+#: Option sets that take another aggregation path than a registered strategy's defaults.
+VARIANTS = {
+    "dp_fedavg[adaptive]": ("dp_fedavg", {"clipping": "adaptive"}),
+    "dp_fedavg[local]": ("dp_fedavg", {"dp_mode": "local"}),
+}
+
+
+@pytest.fixture(params=sorted(STRATEGIES) + sorted(VARIANTS))
 def strategy(request: pytest.FixtureRequest) -> Strategy:
-    return get_strategy(request.param)
+    name, options = VARIANTS.get(request.param, (request.param, {}))
+    return get_strategy(name, **options)
 
 
 def test_averaging_identical_updates_returns_them(strategy: Strategy) -> None:
     delta = torch.randn(N_PARAMS, generator=torch.Generator().manual_seed(0))
+    if strategy.noisy:  # DP clips: stay inside its default clipping norm C = 1
+        delta = 0.5 * delta / delta.norm()
     updates = _updates(delta.expand(4, -1).clone(), [10, 20, 30, 40], [2, 2, 2, 2], strategy)
     torch.testing.assert_close(strategy.average(updates), delta)
     params = torch.randn(N_PARAMS)
     many, _ = strategy.aggregate(params, updates, _state(strategy, params))
+    if strategy.noisy:  # its noise shrinks with the client count; one state, one draw
+        again, _ = strategy.aggregate(params, updates, _state(strategy, params))
+        torch.testing.assert_close(many, again, rtol=0, atol=0)
+        return
     k = strategy.min_clients()  # 1, or the fewest a robust rule's guarantee accepts
     few = _updates(delta.expand(k, -1).clone(), [10] * k, [2] * k, strategy)
     one, _ = strategy.aggregate(params, few, _state(strategy, params))

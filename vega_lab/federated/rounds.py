@@ -16,7 +16,7 @@ from vega_lab.federated.compression import get_compressor
 from vega_lab.federated.config import FederatedConfig
 from vega_lab.federated.model import ParamSpec
 from vega_lab.federated.monitor import RoundMonitor
-from vega_lab.federated.schedule import plan_round
+from vega_lab.federated.schedule import RoundPlan, plan_round
 from vega_lab.federated.strategies import ClientUpdates, State, Strategy
 
 
@@ -57,6 +57,7 @@ class RoundRecord:
     flagged: int = 0  # clients whose update anomaly detection flagged
     rejected: int = 0  # clients whose update was rejected (NaN/Inf, unreadable), not aggregated
     backdoor_success: float = math.nan  # attack="backdoor": triggered test inputs -> target
+    epsilon: float = math.inf  # client-level epsilon spent so far (inf: no DP guarantee)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,6 +103,10 @@ def run_rounds(
     n = spec.size
     monitor = monitor if monitor is not None else RoundMonitor()
     params = initial.clone()
+    per_round = len(_plan(config, 0).sampled)
+    strategy.plan_run(
+        num_clients=config.num_clients, per_round=per_round, rounds=config.rounds, seed=config.seed
+    )
     state = strategy.init_state(params, config.num_clients)
     store = (
         client_state_store
@@ -118,15 +123,7 @@ def run_rounds(
             reason = "stopped"
             break
         t0 = time.perf_counter()
-        plan = plan_round(
-            num_clients=config.num_clients,
-            fraction=config.fraction,
-            dropout=config.dropout,
-            stragglers=config.stragglers,
-            straggler_policy=config.straggler_policy,
-            seed=config.seed,
-            rnd=rnd,
-        )
+        plan = _plan(config, rnd)
         ids = plan.participants
         bcast = strategy.broadcast(state)
         bytes_down = len(plan.sampled) * (4 * n + _dense_bytes(bcast))
@@ -137,7 +134,8 @@ def run_rounds(
             deltas = monitor.tamper(rnd, ids, out.updates.deltas)  # malicious clients' rows
             idx = torch.as_tensor(ids, dtype=torch.int64)
             old = None if residual is None else residual[idx]
-            sent, new_residual, per_client = compressor.compress(deltas, old)
+            own, state = strategy.uplink(deltas, idx, state)  # local DP, if any
+            sent, new_residual, per_client = compressor.compress(own, old)
             if new_residual is not None:
                 if residual is None:
                     residual = torch.zeros(config.num_clients, n)
@@ -169,6 +167,7 @@ def run_rounds(
             int(bytes_up),
             int(bytes_down),
             time.perf_counter() - t0,
+            epsilon=strategy.epsilon(state),
             **monitor.round_fields(rnd, params),
         )
         history.append(record)
@@ -185,6 +184,18 @@ def run_rounds(
             reason = f"no loss improvement for {config.patience} rounds"
             break
     return params, state, history, client_metrics, reason
+
+
+def _plan(config: FederatedConfig, rnd: int) -> RoundPlan:
+    return plan_round(
+        num_clients=config.num_clients,
+        fraction=config.fraction,
+        dropout=config.dropout,
+        stragglers=config.stragglers,
+        straggler_policy=config.straggler_policy,
+        seed=config.seed,
+        rnd=rnd,
+    )
 
 
 def _compressor_options(config: FederatedConfig) -> dict[str, float]:

@@ -12,6 +12,7 @@ The round template (`aggregate`) is: validate -> `average` (the pseudo-gradient)
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -58,6 +59,9 @@ class Strategy(ABC):
     #: True when clients count by their example counts; robust rules give each client one vote
     #: instead, since a Byzantine client can claim any count.
     weighted: ClassVar[bool] = True
+    #: True when ``aggregate`` adds random noise (DP): drawn from generators seeded by the state,
+    #: so one state gives one result, but the result is not the noise-free aggregate.
+    noisy: ClassVar[bool] = False
     #: Weight of the proximal term mu/2 ||w - w_global||^2 in local training (FedProx).
     prox_mu: float = 0.0
     #: Ditto-style personalization: lambda > 0 trains a personal model per client.
@@ -120,6 +124,23 @@ class Strategy(ABC):
         """Fewest clients a round may have; robust rules refuse fewer (their guarantee needs
         n > g(f))."""
         return 1
+
+    def plan_run(self, *, num_clients: int, per_round: int, rounds: int, seed: int) -> None:
+        """Told the run's shape before round 0 (and before `init_state`); a no-op unless the
+        strategy derives something from it (DP: the sample rate, noise for a target epsilon,
+        the fixed averaging denominator, the noise seed)."""
+        return None
+
+    def uplink(
+        self, deltas: torch.Tensor, clients: torch.Tensor, state: State
+    ) -> tuple[torch.Tensor, State]:
+        """What each participant does to its ``[C, n]`` update before sending it (``clients``:
+        their ids, in row order); the identity unless the clients privatize (local DP)."""
+        return deltas, state
+
+    def epsilon(self, state: State) -> float:
+        """Client-level epsilon spent so far; ``inf`` for a strategy without a DP guarantee."""
+        return math.inf
 
     @abstractmethod
     def server_update(
