@@ -16,23 +16,34 @@ bench = typer.Typer(
 
 @bench.command("sweep")
 def bench_sweep(
-    workers: Annotated[int, typer.Option(min=2, help="Parallel workers to compare with 1.")] = 2,
+    workers: Annotated[int, typer.Option(min=1, help="Parallel workers in both sweeps.")] = 2,
     repeats: Annotated[int, typer.Option(min=1, help="Alternated repetitions (median).")] = 3,
     epochs: Annotated[int, typer.Option(min=1, help="Epochs per run.")] = 5,
 ) -> None:
-    """The same 4-run sweep with 1 worker and with N: medians and the speed-up."""
-    from vega_lab.benchmarks.sweep_workers import bench_sweep_workers
+    """The same 4-run sweep with fresh and with warm kernels: per-run overhead, sweep time."""
+    from vega_lab.benchmarks.sweep_workers import bench_sweep_isolation
 
-    out = bench_sweep_workers(workers=workers, repeats=repeats, epochs=epochs)
-    typer.echo(
-        f"4-run sweep of experiments/centralized_baseline.ipynb ({epochs} epochs), "
-        f"median of {repeats}:"
+    out = bench_sweep_isolation(workers=workers, repeats=repeats, epochs=epochs)
+
+    def say(line: str) -> None:
+        typer.echo(line, err=True)
+
+    say(
+        f"4-run sweep of experiments/centralized_baseline.ipynb ({epochs} epochs, {workers} "
+        f"workers), median of {repeats}; load average {out['load_avg_1min']} "
+        f"on {out['cpus']} CPUs:"
     )
-    typer.echo(f"  1 worker : {out['workers1_s']:.1f} s   {out['all_s']['1']}")
-    typer.echo(
-        f"  {workers} workers: {out[f'workers{workers}_s']:.1f} s   {out['all_s'][str(workers)]}"
+    say(f"  {'':<7}{'sweep s':>9}{'run s':>8}{'cells s':>9}{'overhead s':>12}   sweeps")
+    for mode in ("fresh", "warm"):
+        say(
+            f"  {mode:<7}{out[f'{mode}_sweep_s']:>9.1f}{out[f'{mode}_run_s']:>8.2f}"
+            f"{out[f'{mode}_cells_s']:>9.2f}{out[f'{mode}_overhead_s']:>12.2f}"
+            f"   {out['all_sweep_s'][mode]}"
+        )
+    say(
+        f"  speed-up {out['speedup']:.2f}x; warm template start {out['template_start_s']:.1f} s "
+        f"(once per sweep and hash seed); same results: {out['same_results']}"
     )
-    typer.echo(f"  speed-up : {out['speedup']:.2f}x")
     emit_json(out)
 
 
@@ -215,35 +226,6 @@ def bench_multimodal(
     for name, value in out["headline"].items():
         typer.echo(f"{name:<40}{_fmt(value):>30}")
     typer.echo(f"seconds per part: {out['seconds']}")
-    emit_json(out)
-
-
-@bench.command("secagg")
-def bench_secagg(
-    clients: Annotated[int, typer.Option(min=2, help="Clients in the round.")] = 100,
-    dropout: Annotated[
-        float, typer.Option(min=0.0, max=0.9, help="Fraction dropping after sharing keys.")
-    ] = 0.3,
-    params: Annotated[int, typer.Option(min=1, help="Parameters per update.")] = 100_000,
-    repeats: Annotated[int, typer.Option(min=1, help="Timed vega/plain rounds (median).")] = 3,
-    num_shares: Annotated[
-        int | None, typer.Option(help="Share holders per client (default: from N, dropout).")
-    ] = None,
-    threshold: Annotated[
-        int | None, typer.Option(help="Shares to reconstruct (default: a majority).")
-    ] = None,
-    flower: Annotated[bool, typer.Option(help="Also run Flower's SecAggPlusWorkflow.")] = True,
-) -> None:
-    """One secure-aggregation round (SecAgg+) vs plain aggregation and Flower's workflow."""
-    from vega_lab.benchmarks.secagg import bench_secagg as run
-    from vega_lab.benchmarks.secagg import report_lines
-
-    out = run(
-        clients=clients, dropout=dropout, params=params, flower=flower, repeats=repeats,
-        num_shares=num_shares, threshold=threshold,
-    )  # fmt: skip
-    for line in report_lines(out):
-        typer.echo(line, err=True)
     emit_json(out)
 
 

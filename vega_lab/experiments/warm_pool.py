@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import select
 import signal
@@ -23,6 +24,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +34,8 @@ from jupyter_core.utils import run_sync
 
 from vega_lab.errors import ExecutorError
 from vega_lab.experiments.runner import RunTask, kernel_environment, papermill_arguments
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PRELOAD = (
     "numpy",
@@ -127,13 +131,17 @@ class ForkedKernelManager(AsyncKernelManager):  # type: ignore[misc]
         provisioner.attach(pid)
         self.provisioner = provisioner
 
+    def close_clients(self) -> None:
+        """Close the clients Papermill opened (in the thread whose event loop they use)."""
+        for kc in self.clients:
+            kc.stop_channels()
+        self.clients.clear()
+
     def dispose(self) -> None:
         """Shut the kernel down as nbclient does a fresh one (politely, then by force), and
         make sure it is gone: the next run never sees this process."""
 
         async def down() -> None:
-            for kc in self.clients:
-                kc.stop_channels()
             if self.has_kernel and await self.is_alive():
                 await self.shutdown_kernel(now=False)
             if self.provisioner is not None and await self.provisioner.poll() is None:
@@ -141,7 +149,12 @@ class ForkedKernelManager(AsyncKernelManager):  # type: ignore[misc]
                 await self.provisioner.wait()
             await self.cleanup_resources()
 
-        run_sync(down)()
+        try:
+            run_sync(down)()
+        except Exception:  # a background job: say so, and make sure the process is gone
+            log.exception("disposing of warm kernel %s failed; killing it", self.kernel_id)
+            if isinstance(self.provisioner, ForkedProvisioner):
+                run_sync(self.provisioner.kill)()
 
 
 class KernelTemplate:
@@ -238,6 +251,7 @@ class WarmPool:
         self._failures: dict[str, ExecutorError] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
+        self._disposer = ThreadPoolExecutor(1, thread_name_prefix="vega-warm-dispose")
         self.template_starts: list[float] = []  # seconds each template took to get ready
 
     def template(self, task: RunTask) -> KernelTemplate:
@@ -263,7 +277,12 @@ class WarmPool:
             return fresh
 
     def retire(self, hash_seed: str) -> None:
-        """No queued run needs this hash seed any more: free the template's memory."""
+        """No queued run needs this hash seed any more: free the template's memory (after the
+        kernels it forked are shut down)."""
+        with contextlib.suppress(RuntimeError):  # closing: the pool closes every template
+            self._disposer.submit(self._close_template, hash_seed)
+
+    def _close_template(self, hash_seed: str) -> None:
         with self._lock:
             template = self._templates.pop(hash_seed, None)
         if template is not None:
@@ -287,9 +306,11 @@ class WarmPool:
             km.attach(pid)
             pm.execute_notebook(**papermill_arguments(task, output), km=km)
         finally:
-            km.dispose()
+            km.close_clients()
+            self._disposer.submit(km.dispose)  # the shutdown overlaps the worker's next run
 
     def close(self) -> None:
+        self._disposer.shutdown(wait=True)
         with self._lock:
             templates, self._templates = list(self._templates.values()), {}
         for template in templates:
