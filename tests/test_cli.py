@@ -92,17 +92,17 @@ def test_run_then_list_then_report(workspace: Path) -> None:
     nb = tiny_notebook(workspace / "tiny.ipynb")
     res = cli("run", str(nb), "-p", "scale", "3", "-p", "label", "hello", "--seed", "2", "--json")
     assert res.returncode == 0, res.stderr
-    out = json.loads(res.stdout.strip().splitlines()[-1])
+    out = json.loads(res.stdout)  # --json: the whole stdout is one document
     assert out["status"] == "finished" and Path(out["report"]).is_file()
 
     listed = cli("runs", "--json")
-    rows = json.loads(listed.stdout.strip().splitlines()[-1])
+    rows = json.loads(listed.stdout)
     assert [r["run_id"] for r in rows] == [out["run_id"]]
     assert rows[0]["p.scale"] == 3 and rows[0]["p.label"] == "hello" and rows[0]["seed"] == 2
     assert rows[0]["m.total"] == pytest.approx(3 * 6 + 2 * 3)
 
     rep = cli("report", out["run_id"], "--json")
-    assert json.loads(rep.stdout.strip().splitlines()[-1])["report"] == out["report"]
+    assert json.loads(rep.stdout)["report"] == out["report"]
     table = cli("runs")
     assert out["run_id"] in table.stdout
 
@@ -163,14 +163,15 @@ def test_lab_command_prints_a_working_url_and_stops_on_ctrl_c(workspace: Path) -
     assert proc.returncode == 0
 
 
-def test_bench_federated_prints_a_table_and_a_json_last_line(workspace: Path) -> None:
-    """Shape only (no Flower, no timing asserted): the figures a user reads are all there."""
+def test_bench_federated_prints_a_table_and_a_json_result(workspace: Path) -> None:
+    """Shape only (no Flower, no timing asserted): the figures a user reads are all there, the
+    table on stderr and the JSON alone on stdout."""
     res = cli(
         "bench", "federated", "--clients", "3", "--rounds", "1", "--repeats", "1", "--no-flower"
     )
     assert res.returncode == 0, res.stderr
-    assert "vega_lab vectorized" in res.stdout
-    out = json.loads(res.stdout.strip().splitlines()[-1])
+    assert "vega_lab vectorized" in res.stderr
+    out = json.loads(res.stdout)
     assert out["clients"] == 3 and out["vega_s"] > 0 and 0 < out["vega_acc"] <= 1
     assert out["compute_fraction"] == pytest.approx(out["centralized_s"] / out["vega_s"])
     assert out["examples_processed"] == 1 * 5 * 1438

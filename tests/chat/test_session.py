@@ -40,6 +40,26 @@ def test_a_conversation_is_logged_with_memory(model: InProcessBackend, tmp_path:
     assert rows[3].content == second.response
 
 
+def test_a_named_session_starts_then_continues(model: InProcessBackend, tmp_path: Path) -> None:
+    """``name=``: the first prompt starts a session under that name, later conversations with
+    the same name (or the session's id) continue it; another name is another session."""
+    store = ConversationStore(tmp_path / "c.sqlite")
+    fresh = Conversation(backend=model, store=store, name="papers")
+    assert fresh.session is None and store.sessions() == []  # nothing until the first prompt
+    first = fresh.ask("Name a colour.", max_tokens=8)
+    again = Conversation(backend=model, store=store, name="papers")
+    assert again.session == first.session
+    again.ask("Another one.", max_tokens=8)
+    assert Conversation(backend=model, store=store, name=first.session).session == first.session
+    other = Conversation(backend=model, store=store, name="other").ask("Hi.", max_tokens=8)
+    assert other.session != first.session
+    [papers] = [s for s in store.sessions() if s.id == first.session]
+    assert papers.title == "papers" and papers.metadata == {"name": "papers"}
+    assert [m.role for m in store.history(first.session)] == ["user", "assistant"] * 2
+    with pytest.raises(ChatError, match="session name is empty"):
+        Conversation(backend=model, store=store, name=" ")
+
+
 def test_a_backend_that_is_down_keeps_the_prompt(tmp_path: Path) -> None:
     store = ConversationStore(tmp_path / "c.sqlite")
     down = OpenAIHTTPBackend("http://127.0.0.1:9")
@@ -68,20 +88,37 @@ def test_cli_chat_and_history(workspace: Path) -> None:
     try:
         res = cli("chat", "What is the capital of France?", "--json")
         assert res.returncode == 0, res.stderr
-        out = json.loads(res.stdout.strip().splitlines()[-1])
+        out = json.loads(res.stdout)
         assert {"response", "session", "model", "latency_s"} <= set(out)
         assert out["response"].strip()
         again = cli("chat", "Thanks!", "--session", out["session"], "--json")
         assert again.returncode == 0, again.stderr
-        assert json.loads(again.stdout.strip().splitlines()[-1])["session"] == out["session"]
+        assert json.loads(again.stdout)["session"] == out["session"]
         hist = cli("history", "--search", "France", "--json")
         assert hist.returncode == 0, hist.stderr
-        found = json.loads(hist.stdout.strip().splitlines()[-1])
+        found = json.loads(hist.stdout)
         assert any(m["session_id"] == out["session"] for m in found)
         empty = cli("chat", "")
         assert empty.returncode == 2 and "empty" in empty.stderr
     finally:
         stop_server()
+
+
+def test_cli_chat_session_name_starts_then_continues(workspace: Path) -> None:
+    """`vega-lab chat --session NAME` starts NAME when it does not exist (as ``%%chat`` does)
+    and continues it when it does; history takes the name too."""
+    from tests.test_cli import cli
+
+    opts = ("--session", "papers", "--backend", "inprocess", "--max-tokens", "8", "--json")
+    first = cli("chat", "What is the capital of France?", *opts)
+    assert first.returncode == 0, first.stderr
+    again = cli("chat", "And of Italy?", *opts)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["session"] == json.loads(first.stdout)["session"]
+    hist = cli("history", "--session", "papers", "--json")
+    messages = json.loads(hist.stdout)
+    assert [m["role"] for m in messages] == ["user", "assistant"] * 2
+    assert messages[2]["content"] == "And of Italy?"
 
 
 def test_bench_chat_prints_the_figures(workspace: Path) -> None:
@@ -91,7 +128,7 @@ def test_bench_chat_prints_the_figures(workspace: Path) -> None:
     try:
         res = cli("bench", "chat", "--rounds", "1", "--max-tokens", "16", "--messages", "20")
         assert res.returncode == 0, res.stderr
-        out = json.loads(res.stdout.strip().splitlines()[-1])
+        out = json.loads(res.stdout)
         keys = {"vega_tok_s", "direct_tok_s", "overhead", "ttft_s"}
         assert keys | {"store_msgs_per_s_1proc", "store_msgs_per_s_4proc"} <= set(out)
         assert out["direct_tok_s"] > 0 and out["vega_tok_s"] > 0 and out["ttft_s"] > 0

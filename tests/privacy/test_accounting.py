@@ -328,10 +328,9 @@ def _run_cli(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
 
 def test_cli_epsilon_json_matches_library(monkeypatch, capsys) -> None:
     args = ["--sample-rate", "0.01", "--noise", "0.7", "--epochs", "1.2", "--delta", "1e-5"]
-    code, out, _ = _run_cli(monkeypatch, capsys, "privacy", "epsilon", *args, "--json")
+    code, out, err = _run_cli(monkeypatch, capsys, "privacy", "epsilon", *args, "--json")
     assert code == 0
-    human, last = out.strip().splitlines()[-2:]
-    got = json.loads(last)
+    got = json.loads(out)  # stdout is the JSON document alone; the human line is on stderr
     assert set(got) == {
         "accountant",
         "sample_rate",
@@ -341,7 +340,7 @@ def test_cli_epsilon_json_matches_library(monkeypatch, capsys) -> None:
         "epsilon",
     }
     assert got == guarantee(0.01, 0.7, epochs=1.2, delta=1e-5).to_dict()
-    assert got["accountant"] == "prv" and got["steps"] == 120 and "epsilon = " in human
+    assert got["accountant"] == "prv" and got["steps"] == 120 and "epsilon = " in err
 
 
 def test_cli_noise_json_round_trips(monkeypatch, capsys) -> None:
@@ -350,7 +349,7 @@ def test_cli_noise_json_round_trips(monkeypatch, capsys) -> None:
         monkeypatch, capsys, "privacy", "noise", *args, "--accountant", "rdp", "--json"
     )
     assert code == 0
-    got = json.loads(out.strip().splitlines()[-1])
+    got = json.loads(out)
     assert got["noise_multiplier"] == noise_multiplier_for(
         2.0, 0.01, steps=300, delta=1e-5, accountant="rdp"
     )

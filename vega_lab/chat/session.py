@@ -40,7 +40,10 @@ class Conversation:
     """Talk to a chat backend within one stored session.
 
     ``backend``/``model`` default to the settings (``VEGA_CHAT_BACKEND``, ``VEGA_CHAT_MODEL``);
-    ``memory`` is how many earlier messages go with each prompt."""
+    ``memory`` is how many earlier messages go with each prompt. ``name`` (without ``session``)
+    continues the session of that name or id, or starts one under that name at the first
+    prompt: the CLI is a new process per prompt, so ``vega-lab chat --session NAME`` keeps its
+    names in the store (``%%chat --session NAME`` keeps them within one kernel)."""
 
     def __init__(
         self,
@@ -51,6 +54,7 @@ class Conversation:
         store: Any = None,
         system_prompt: str | None = DEFAULT_SYSTEM,
         memory: int = 20,
+        name: str | None = None,
     ) -> None:
         from vega_lab.chat.backends import ChatBackend, get_backend
         from vega_lab.chat.store import open_conversations
@@ -59,7 +63,10 @@ class Conversation:
         self.backend = backend if isinstance(backend, ChatBackend) else get_backend(backend)
         self.model = model or get_settings().chat_model
         self.store = store or open_conversations()
-        self.session = session
+        if name is not None and not name.strip():
+            raise ChatError("the session name is empty", "pass a name, or none for a new session")
+        self.name = name
+        self.session = session or (find_session(self.store, name) if name else None)
         self.system_prompt = system_prompt
         self.memory = memory
 
@@ -90,7 +97,8 @@ class Conversation:
             raise ChatError("the prompt is empty", "type a question or an instruction")
         messages = self._messages(prompt)
         if self.session is None:
-            self.session = self.store.new_session(title=prompt.strip()[:80])
+            meta = {"name": self.name} if self.name else None
+            self.session = self.store.new_session(self.name or prompt.strip()[:80], meta)
         self.store.add_message(self.session, "user", prompt)
         options = {"model": self.model, "max_tokens": max_tokens, "temperature": temperature}
         t0 = time.perf_counter()
@@ -146,9 +154,17 @@ class Conversation:
         )  # fmt: skip
 
 
+def find_session(store: Any, name: str) -> str | None:
+    """The live session ``name`` refers to: a stored session id, else the newest session
+    started under that name (``Conversation(name=...)``); None when there is none."""
+    live = store.sessions()
+    by_id = next((s.id for s in live if s.id == name), None)
+    return by_id or next((s.id for s in live if s.metadata.get("name") == name), None)
+
+
 def ask(prompt: str, session: str | None = None, **options: Any) -> Reply:
     """One exchange: ``ask("hi")`` starts a session, ``ask("more", session=reply.session)``
     continues it."""
-    keys = ("backend", "model", "store", "system_prompt", "memory")
+    keys = ("backend", "model", "store", "system_prompt", "memory", "name")
     conv = Conversation(session, **{k: options.pop(k) for k in keys if k in options})
     return conv.ask(prompt, **options)

@@ -1,7 +1,8 @@
-"""The ``vega-lab`` command: a thin face on the library (groups: `bench`, `privacy`).
+"""The ``vega-lab`` command: a thin face on the library (groups: `bench`, `privacy`, `media`).
 
 Every command has ``--help``; bad input exits non-zero with one ``error:`` line naming what
-was wrong and what to do; ``--json`` makes the last line of output machine-readable JSON.
+was wrong and what to do; ``--json`` prints exactly one JSON document on stdout and everything
+else on stderr (`vega_lab.cli.common`). Shell completion is typer's (``--install-completion``).
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ from typing import Annotated, Any
 
 import typer
 
-from vega_lab.cli.common import JsonOpt
+from vega_lab.cli.common import JsonOpt, Typer
 from vega_lab.cli.common import emit_json as _emit_json
 from vega_lab.errors import VegaError
 
-app = typer.Typer(
+app = Typer(
     name="vega-lab",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_enable=False,
     help="vega_lab: a Jupyter-centric research workbench for private and multimodal ML.",
 )
@@ -181,11 +181,12 @@ def dashboards(
 
 
 def _add_groups() -> None:
-    from vega_lab.cli import chat
+    from vega_lab.cli import chat, info
     from vega_lab.cli.bench import bench
     from vega_lab.cli.media import media
     from vega_lab.cli.privacy import privacy
 
+    info.register(app)
     chat.register(app)
 
     app.add_typer(privacy, name="privacy")

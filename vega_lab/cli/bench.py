@@ -1,5 +1,6 @@
 """`vega-lab bench ...`: benchmark programs that run the competitor and us side by side in one
-process and print a table plus a JSON last line."""
+process; the table (and anything a library prints) goes to stderr, the JSON result to stdout
+(`BenchCommand`), so `vega-lab bench chat | jq` works and the terminal still shows the table."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from typing import Annotated
 
 import typer
 
-from vega_lab.cli.common import emit_json
+from vega_lab.cli.common import BenchCommand, Typer, emit_json
 
-bench = typer.Typer(
-    help="Benchmark programs: side-by-side timings, a JSON last line.", no_args_is_help=True
+bench = Typer(
+    command_cls=BenchCommand,
+    help="Benchmark programs: side-by-side timings (stderr), the JSON result (stdout).",
+    no_args_is_help=True,
 )
 
 

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from vega_lab.cli.common import JsonOpt, emit_json
+from vega_lab.cli.common import JsonOpt, Typer, emit_json
 
-media = typer.Typer(
+media = Typer(
     help="Images, audio, video and documents: the cross-modal index and file tools.",
     no_args_is_help=True,
 )

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import typer
 
-from vega_lab.cli.common import JsonOpt, emit_json
+from vega_lab.cli.common import JsonOpt, Typer, emit_json
 
-privacy = typer.Typer(
+privacy = Typer(
     help="Differential privacy: epsilon of a DP-SGD run, the noise for a target epsilon.",
     no_args_is_help=True,
 )
