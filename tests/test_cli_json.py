@@ -120,8 +120,11 @@ def test_info_and_version_name_the_project_root(workspace: Path) -> None:
 
 def test_shell_completion_is_typers(workspace: Path) -> None:
     """`--install-completion`/`--show-completion` exist, and completing a word works."""
-    res = cli("--show-completion", "bash")
-    assert res.returncode == 0 and "_vega_lab_completion" in res.stdout
+    # typer detects the shell from the parent process, so ask from a real bash (`; true` keeps
+    # bash from exec-ing the command in its place)
+    shown = f"{VEGA} --show-completion; true"
+    res = subprocess.run(["bash", "-c", shown], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0 and "_vega_lab_completion" in res.stdout, res.stderr
     env = {**os.environ, "_VEGA_LAB_COMPLETE": "complete_bash", "COMP_WORDS": "vega-lab be"}
     env["COMP_CWORD"] = "1"
     done = subprocess.run([VEGA], capture_output=True, text=True, env=env, timeout=60)
