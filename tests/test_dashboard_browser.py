@@ -1,28 +1,20 @@
 """The experiments dashboard in real Chromium: Voila serves widgets/experiments.ipynb over a
-real results store; choosing another metric redraws the chart. A screenshot lands in reports/."""
+real results store; choosing another metric redraws the chart. A screenshot lands in reports/.
+The network is cut (tests/browser.py): the dashboards draw everything from 127.0.0.1."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.browser import drawn_charts, launch_chromium, offline_context
 from tests.conftest import REPO
 from vega_lab.experiments import open_store
 from vega_lab.experiments.store import RunRow
 from vega_lab.servers import start_dashboards
 
 pytestmark = pytest.mark.slow
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 def _record_sweep() -> None:
@@ -55,74 +47,66 @@ def _record_sweep() -> None:
 
 
 def test_dashboard_renders_and_metric_choice_redraws(workspace: Path) -> None:
-    from playwright.sync_api import sync_playwright
-
-    chromium = shutil.which("chromium")
-    assert chromium, "Debian chromium is missing: `make test` installs it (.ci/ensure-system-deps)"
     _record_sweep()
     shots = REPO / "reports" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
-    with start_dashboards(port=0, open_path="experiments.ipynb") as server, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(server.browse_url, timeout=120_000)
-            # Voila sends HTML first and widget state later: wait for the widget DOM itself.
-            page.wait_for_selector(".vega-metric-chart svg", timeout=180_000)
-            assert "demo_sweep" in page.inner_text(".vega-sweep-select")
-            assert "r-demo-0" in page.inner_text(".vega-runs-table")
-            select = page.locator(".vega-metric-select select")
-            assert select.input_value() == "test_accuracy"
-            before = page.inner_html(".vega-metric-chart")
-            assert "test_accuracy" in before and "lr=0.5" in before
+    with (
+        start_dashboards(port=0, open_path="experiments.ipynb") as server,
+        launch_chromium() as browser,
+        offline_context(browser) as (context, offline),
+    ):
+        page = context.new_page()
+        page.goto(server.browse_url, timeout=120_000)
+        # Voila sends HTML first and widget state later: wait for the widget DOM itself.
+        page.wait_for_selector(".vega-metric-chart svg", timeout=180_000)
+        assert "demo_sweep" in page.inner_text(".vega-sweep-select")
+        assert "r-demo-0" in page.inner_text(".vega-runs-table")
+        select = page.locator(".vega-metric-select select")
+        assert select.input_value() == "test_accuracy"
+        before = page.inner_html(".vega-metric-chart")
+        assert "test_accuracy" in before and "lr=0.5" in before
+        assert len(drawn_charts(page)) == 1
 
-            select.select_option("train_loss")
-            page.wait_for_function(
-                "() => document.querySelector('.vega-metric-chart').innerHTML"
-                ".includes('train_loss')",
-                timeout=60_000,
-            )
-            after = page.inner_html(".vega-metric-chart")
-            assert after != before and "test_accuracy" not in after
-            page.screenshot(path=str(shots / "experiments_dashboard.png"), full_page=True)
-        finally:
-            browser.close()
+        select.select_option("train_loss")
+        page.wait_for_function(
+            "() => document.querySelector('.vega-metric-chart').innerHTML.includes('train_loss')",
+            timeout=60_000,
+        )
+        after = page.inner_html(".vega-metric-chart")
+        assert after != before and "test_accuracy" not in after
+        assert len(drawn_charts(page)) == 1
+        page.screenshot(path=str(shots / "experiments_dashboard.png"), full_page=True)
+    assert offline.blocked == []
     assert (shots / "experiments_dashboard.png").stat().st_size > 10_000
 
 
 def test_multimodal_search_dashboard_shows_a_gallery_and_searches_again(workspace: Path) -> None:
     """Voila runs widgets/multimodal_search.ipynb over generated media: the first search's
     thumbnails render; typing a document query and clicking search lists the PDF's page."""
-    from playwright.sync_api import sync_playwright
-
-    chromium = shutil.which("chromium")
-    assert chromium, "Debian chromium is missing: `make test` installs it (.ci/ensure-system-deps)"
     shots = REPO / "reports" / "screenshots"
     shots.mkdir(parents=True, exist_ok=True)
     with (
         start_dashboards(port=0, open_path="multimodal_search.ipynb") as server,
-        sync_playwright() as p,
+        launch_chromium() as browser,
+        offline_context(browser) as (context, offline),
     ):
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 1000})
-            page.goto(server.browse_url, timeout=300_000)
-            page.wait_for_selector(".vega-gallery img", timeout=300_000)
-            assert page.locator(".vega-gallery img").count() >= 3
-            assert "results for" in page.inner_text(".vega-status")
+        page = context.new_page()
+        page.goto(server.browse_url, timeout=300_000)
+        page.wait_for_selector(".vega-gallery img", timeout=300_000)
+        assert page.locator(".vega-gallery img").count() >= 3
+        assert "results for" in page.inner_text(".vega-status")
 
-            page.locator(".vega-multimodal-panel input[placeholder^='search']").fill(
-                "differential privacy noise"
-            )
-            page.locator(".vega-multimodal-panel button", has_text="search").first.click()
-            page.wait_for_function(
-                "() => document.querySelector('.vega-status').innerText"
-                ".includes('differential privacy noise')",
-                timeout=120_000,
-            )
-            first = page.inner_text(".vega-hits li")  # the best hit of the new search
-            assert "privacy_notes.pdf p. 2" in first, first
-            page.screenshot(path=str(shots / "multimodal_search.png"), full_page=True)
-        finally:
-            browser.close()
+        page.locator(".vega-multimodal-panel input[placeholder^='search']").fill(
+            "differential privacy noise"
+        )
+        page.locator(".vega-multimodal-panel button", has_text="search").first.click()
+        page.wait_for_function(
+            "() => document.querySelector('.vega-status').innerText"
+            ".includes('differential privacy noise')",
+            timeout=120_000,
+        )
+        first = page.inner_text(".vega-hits li")  # the best hit of the new search
+        assert "privacy_notes.pdf p. 2" in first, first
+        page.screenshot(path=str(shots / "multimodal_search.png"), full_page=True)
+    assert offline.blocked == []
     assert (shots / "multimodal_search.png").stat().st_size > 10_000

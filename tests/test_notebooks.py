@@ -1,12 +1,17 @@
 """Every notebook in notebooks/, experiments/ and widgets/ executes headless with small
-parameters, through the same Papermill runner users get (so each is also recorded)."""
+parameters, through the same Papermill runner users get (so each is also recorded); its saved
+output, exported to HTML, then draws every chart in Chromium with the network cut."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import nbformat
 import pytest
 
+from tests.browser import exported_notebook_charts, launch_chromium
 from tests.conftest import REPO
 from vega_lab.experiments import open_store, run_notebook
 
@@ -39,8 +44,31 @@ SMALL = {
 }
 
 
+# Charts each notebook's saved output must hold at least (by path from the repo root); the
+# browser check then finds every chart output drawn. Notebooks not listed may draw none.
+MIN_CHARTS = {
+    "notebooks/federated.ipynb": 2,
+    "notebooks/multimodal.ipynb": 2,
+    "notebooks/privacy.ipynb": 4,
+    "experiments/centralized_baseline.ipynb": 1,
+    "experiments/dp_audit.ipynb": 2,
+    "experiments/dp_training.ipynb": 1,
+    "experiments/federated.ipynb": 1,
+    "experiments/lora_finetune.ipynb": 1,
+    "experiments/tiny_clip.ipynb": 1,
+    "experiments/tiny_yolo.ipynb": 1,
+    "widgets/chat_analytics.ipynb": 1,
+}
+
+
 def _small(path: Path) -> dict:
     return SMALL.get(path.relative_to(REPO).as_posix(), SMALL.get(path.name, {}))
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    with launch_chromium() as browser:
+        yield browser
 
 
 def test_there_are_notebooks_in_each_folder() -> None:
@@ -52,7 +80,15 @@ def test_there_are_notebooks_in_each_folder() -> None:
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(REPO)))
-def test_notebook_executes(path: Path, workspace: Path) -> None:
+def test_notebook_executes(path: Path, workspace: Path, chromium: Any) -> None:
     res = run_notebook(path, _small(path))
     assert res.status == "finished", open_store().get_run(res.run_id).error_traceback
     assert Path(res.output_path).is_file()
+
+    # Offline charts: the saved notebook, exported to HTML, opened with the network cut.
+    rel = path.relative_to(REPO).as_posix()
+    nb = nbformat.read(res.output_path, 4)
+    expected, drawn = exported_notebook_charts(chromium, nb, workspace / "notebook.html")
+    assert expected >= MIN_CHARTS.get(rel, 0), f"{rel}: {expected} chart outputs"
+    assert len(drawn) >= expected, f"{rel}: {len(drawn)} of {expected} charts drew offline"
+    print(f"{rel}: {len(drawn)} charts drew offline ({expected} chart outputs)")

@@ -71,20 +71,21 @@ _ID = re.compile(r'\bid="([^"]+)"')
 def to_svg(chart: alt.TopLevelMixin | dict[str, Any]) -> str:
     """Render a chart (or its Vega-Lite spec) to an SVG string without a browser or the network.
 
-    Ids inside (clip paths, legend gradients) get a prefix unique to the drawing: vega numbers
-    them from 0 in every SVG, and two SVGs inlined in one page would otherwise share them, so
-    a second chart would clip to, or colour its legend with, the first chart's definitions.
+    Ids inside (clip paths, legend gradients) are renamed after the drawing: vega numbers them
+    per process, so two SVGs inlined in one page could share one, and a chart would clip to, or
+    colour its legend with, another chart's definitions. The same chart gets the same ids.
     """
     import vl_convert as vlc
 
     spec = chart if isinstance(chart, dict) else chart.to_dict()
     svg = vlc.vegalite_to_svg(spec)
-    ids = set(_ID.findall(svg))
+    ids = list(dict.fromkeys(_ID.findall(svg)))
     if not ids:
         return svg
-    prefix = "v" + hashlib.sha1(svg.encode()).hexdigest()[:8] + "-"
-    pattern = re.compile(r'(\bid="|url\(#|href="#)(' + "|".join(map(re.escape, ids)) + r')(?=[")])')
-    return pattern.sub(lambda m: m.group(1) + prefix + m.group(2), svg)
+    refs = re.compile(r'(\bid="|url\(#|href="#)(' + "|".join(map(re.escape, ids)) + r')(?=[")])')
+    canonical = refs.sub(lambda m: f"{m.group(1)}{ids.index(m.group(2))}", svg)
+    prefix = "v" + hashlib.sha1(canonical.encode()).hexdigest()[:8]
+    return refs.sub(lambda m: f"{m.group(1)}{prefix}-{ids.index(m.group(2))}", svg)
 
 
 def mimebundle(chart: alt.TopLevelMixin | dict[str, Any]) -> dict[str, str]:
