@@ -29,6 +29,7 @@ COMMANDS = [
     "bench chat",
     "bench multimodal",
     "bench secagg",
+    "bench robustness",
     "media",
     "media index",
     "media search",

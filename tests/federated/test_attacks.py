@@ -31,7 +31,15 @@ def _gen() -> torch.Generator:
 
 
 def test_registry_and_options() -> None:
-    assert set(ATTACKS) == {"none", "label_flip", "sign_flip", "gaussian", "backdoor", "alie", "ipm"}
+    assert set(ATTACKS) == {
+        "none",
+        "label_flip",
+        "sign_flip",
+        "gaussian",
+        "backdoor",
+        "alie",
+        "ipm",
+    }
     with pytest.raises(UnknownNameError, match="did you mean 'alie'"):
         get_attack("alei")
     with pytest.raises(FederatedError, match="bad options for attack 'ipm'"):

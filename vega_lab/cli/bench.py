@@ -4,6 +4,7 @@ process; the table (and anything a library prints) goes to stderr, the JSON resu
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -229,6 +230,42 @@ def bench_multimodal(
     for name, value in out["headline"].items():
         typer.echo(f"{name:<40}{_fmt(value):>30}")
     typer.echo(f"seconds per part: {out['seconds']}")
+    emit_json(out)
+
+
+@bench.command("robustness")
+def bench_robustness(
+    quick: Annotated[bool, typer.Option(help="A tiny matrix: a smoke run, not figures.")] = False,
+    clients: Annotated[int | None, typer.Option(min=2, help="Clients (default 100).")] = None,
+    rounds: Annotated[int | None, typer.Option(min=1, help="Rounds (default 10).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of data, model and attackers.")] = 0,
+    report: Annotated[
+        Path | None, typer.Option(help="Also write the tables as markdown to this file.")
+    ] = None,
+) -> None:
+    """Aggregator x attack x malicious fraction on digits: final accuracy, timed as a whole."""
+    from vega_lab.benchmarks.robustness import bench_robustness as run
+    from vega_lab.benchmarks.robustness import markdown, report_lines
+
+    seen: set[tuple] = set()
+
+    def progress(cell: dict) -> None:  # one line per run (a clean run fills a whole column)
+        attack = "(no attacker)" if cell["shared"] else cell["attack"]
+        key = (cell["aggregator"], cell["malicious_fraction"], attack)
+        if key not in seen:
+            seen.add(key)
+            typer.echo(
+                f"  {cell['aggregator']:<14}{attack:<14}{cell['malicious_fraction']:>4.0%}"
+                f"  {cell['status']:<8}{cell['seconds']:6.1f} s",
+                err=True,
+            )
+
+    out = run(quick=quick, clients=clients, rounds=rounds, seed=seed, on_cell=progress)
+    for line in report_lines(out):
+        typer.echo(line, err=True)
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(markdown(out), encoding="utf-8")
     emit_json(out)
 
 
