@@ -20,6 +20,7 @@ COMMANDS = [
     "report",
     "lab",
     "dashboards",
+    "info",
     "bench",
     "bench sweep",
     "bench federated",
