@@ -19,6 +19,7 @@ the weighted mean of the survivors' updates, and its error against the exact mea
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from typing import Any
@@ -26,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch  # before flwr, which imports tensorflow when installed (see ENVIRONMENT.md)
 
+from vega_lab.errors import FederatedError
 from vega_lab.federated.secure import SecureAggregator
 from vega_lab.federated.secure.graph import default_shares, default_threshold
 from vega_lab.federated.secure.prg import Drbg
@@ -58,13 +60,16 @@ def plain_round(x: np.ndarray, w: np.ndarray, keep: np.ndarray) -> np.ndarray:
     return acc[:-1] / acc[-1]
 
 
-def _median_time(fn: Any, repeats: int) -> tuple[float, Any]:
-    times, out = [], None
+def _median_time(fn: Any, repeats: int) -> tuple[float, float, Any]:
+    """(median wall seconds, median CPU seconds of this process, last result). On a shared,
+    busy machine the CPU time of a single-threaded computation is the steadier figure."""
+    times, cpu, out = [], [], None
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         out = fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times), out
+        cpu.append(time.process_time() - c0)
+    return statistics.median(times), statistics.median(cpu), out
 
 
 def run_flower_secagg(
@@ -173,9 +178,11 @@ def bench_secagg(
     x, w, keep, exact = wl["x"], wl["w"], wl["keep"], wl["exact"]
     agg = SecureAggregator(num_shares=m, threshold=t, clip=CLIP, seed=seed)
     xt, wt = torch.from_numpy(x), torch.from_numpy(w)
-    vega_s, (mean, report) = _median_time(lambda: agg.mean(xt, wt, dropout=wl["dropped"]), repeats)
-    plain_s, plain = _median_time(lambda: plain_round(x, w, keep), repeats)
-    plain_sum_s, _ = _median_time(
+    vega_s, vega_cpu, (mean, report) = _median_time(
+        lambda: agg.mean(xt, wt, dropout=wl["dropped"]), repeats
+    )
+    plain_s, plain_cpu, plain = _median_time(lambda: plain_round(x, w, keep), repeats)
+    plain_sum_s, _, _ = _median_time(
         lambda: (w[keep, None] * x[keep]).sum(0) / w[keep].sum(), max(repeats, 5)
     )
     vega_err = float(np.abs(mean.double().numpy() - exact).max())
@@ -188,10 +195,14 @@ def bench_secagg(
         "threshold": report.threshold,
         "quantization_bits": report.bits,
         "decoded": report.survivors == keep.tolist() and vega_err < 1e-3,
+        "load_avg_1min": os.getloadavg()[0],
+        "cpus": os.cpu_count(),
         "vega_s": vega_s,
+        "vega_cpu_s": vega_cpu,
         "vega_client_s": report.client_s / clients,  # mean per client (they run in parallel)
         "vega_server_s": report.server_s,
         "plain_s": plain_s,
+        "plain_cpu_s": plain_cpu,
         "plain_sum_s": plain_sum_s,
         "ratio_vs_plain": vega_s / plain_s,
         "server_ratio_vs_plain": report.server_s / plain_s,
@@ -206,7 +217,11 @@ def bench_secagg(
         "flower_max_err": None,
     }
     if flower:
-        fl = run_flower_secagg(clients, params, wl["dropped"], m, t, seed)
+        try:
+            fl = run_flower_secagg(clients, params, wl["dropped"], m, t, seed)
+        except FederatedError as exc:  # Ray could not start on a busy machine: say so, go on
+            out["flower_error"] = str(exc)
+            return out
         if "mean" not in fl:
             out["flower_error"] = "Flower's round ended without an aggregate (see its log)"
         else:
@@ -224,14 +239,15 @@ def report_lines(out: dict[str, Any]) -> list[str]:
         f"one secure-aggregation round: {out['clients']} clients x {out['params']} params, "
         f"{out['dropped']} dropped after sharing keys ({out['dropout']:.0%}); "
         f"{out['num_shares']} share holders, threshold {out['threshold']}, "
-        f"{out['quantization_bits']}-bit quantization",
-        f"  {'':<34}{'seconds':>10}{'x plain':>9}{'max err':>10}",
+        f"{out['quantization_bits']}-bit quantization; load average {out['load_avg_1min']:.1f} "
+        f"on {out['cpus']} CPUs",
+        f"  {'':<34}{'seconds':>10}{'x plain':>9}{'max err':>10}{'CPU s':>9}",
         f"  {'plain (bytes -> sum)':<34}{out['plain_s']:>10.4f}{1:>9.1f}"
-        f"{out['plain_max_err']:>10.1e}",
+        f"{out['plain_max_err']:>10.1e}{out['plain_cpu_s']:>9.4f}",
         f"  {'plain bare sum over [N, P]':<34}{out['plain_sum_s']:>10.4f}"
         f"{out['plain_sum_s'] / out['plain_s']:>9.2f}",
         f"  {'vega SecAgg+ (all parties)':<34}{out['vega_s']:>10.4f}"
-        f"{out['ratio_vs_plain']:>9.1f}{out['vega_max_err']:>10.1e}",
+        f"{out['ratio_vs_plain']:>9.1f}{out['vega_max_err']:>10.1e}{out['vega_cpu_s']:>9.3f}",
         f"  {'  of which server':<34}{out['vega_server_s']:>10.4f}"
         f"{out['server_ratio_vs_plain']:>9.1f}",
         f"  {'  per client (mean)':<34}{out['vega_client_s']:>10.4f}",
@@ -245,6 +261,8 @@ def report_lines(out: dict[str, Any]) -> list[str]:
         lines.append(f"  {'Flower incl. Ray start-up':<34}{out['flower_total_s']:>10.2f}")
         if out.get("speedup"):
             lines.append(f"  speedup (flower_s / vega_s): {out['speedup']:.1f}x")
+    elif out.get("flower_error"):
+        lines.append(f"  Flower: did not run: {out['flower_error']}")
     else:
         lines.append("  Flower: not run (--no-flower)")
     lines.append(

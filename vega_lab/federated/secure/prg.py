@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from vega_lab.federated.secure.quantize import RING_DTYPE
 
 _ZERO_IV = bytes(16)
+_CTR0 = modes.CTR(_ZERO_IV)  # immutable: one mode object for every mask
 
 
 def _keystream(key: bytes, nbytes: int, counter: int = 0) -> bytes:
@@ -48,7 +49,7 @@ class MaskStream:
         """The seed's mask, valid until the next call (a view into the shared buffer)."""
         if len(seed) != 32:
             raise ValueError(f"mask seeds are 32 bytes, got {len(seed)}")
-        enc = Cipher(algorithms.AES(seed), modes.CTR(_ZERO_IV)).encryptor()
+        enc = Cipher(algorithms.AES(seed), _CTR0).encryptor()
         enc.update_into(self._zeros, self._buf)
         return self._view
 
