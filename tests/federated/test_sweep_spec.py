@@ -50,3 +50,18 @@ def test_niid_bench_sweep_is_one_label_per_client_on_mnist() -> None:
             1,
         )
         assert config.num_clients == 10
+
+
+def test_robustness_matrix_sweep_validates_against_its_notebook() -> None:
+    from vega_lab.federated.attacks import ATTACKS
+
+    spec, notebook = load_spec(REPO / "experiments" / "sweeps" / "robustness_matrix.yaml")
+    assert notebook == (REPO / "experiments" / "robustness_matrix.ipynb").resolve()
+    declared = declared_parameters(notebook)
+    runs = spec.expand()
+    assert len(runs) == 3
+    for params, seed in runs:
+        check_parameters(notebook, {**params, "seed": seed}, declared)
+        assert set(params["aggregators"]) <= set(STRATEGIES)
+        assert set(params["attacks"]) <= set(ATTACKS) and len(params["attacks"]) == 6
+        assert params["fractions"] == [0.0, 0.1, 0.2, 0.3] and params["num_clients"] == 100
