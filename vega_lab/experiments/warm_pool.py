@@ -34,6 +34,7 @@ from jupyter_core.utils import run_sync
 
 from vega_lab.errors import ExecutorError
 from vega_lab.experiments.runner import RunTask, kernel_environment, papermill_arguments
+from vega_lab.experiments.tracking import RUN_ID_ENV, SEED_ENV
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,13 @@ DEFAULT_PRELOAD = (
     "vega_lab.experiments.tracking",
 )
 TEMPLATE_MODULE = "vega_lab.experiments.kernel_template"
-PER_RUN_ENV = ("VEGA_RUN_ID", "VEGA_SEED")  # set in each child, not in the template
+PER_RUN_ENV = (RUN_ID_ENV, SEED_ENV)  # set in each child, not in the template
+
+
+def warm_available() -> bool:
+    """Linux only: a fork after torch/numpy imports is well trodden there (DataLoader workers,
+    multiprocessing's default), unlike macOS where forked system frameworks may abort."""
+    return sys.platform.startswith("linux") and hasattr(os, "fork")
 
 
 class ForkedProvisioner(KernelProvisionerBase):  # type: ignore[misc]
@@ -56,12 +63,15 @@ class ForkedProvisioner(KernelProvisionerBase):  # type: ignore[misc]
 
     pid: int | None = None
     _pidfd: int | None = None
+    _gone = False
 
     def attach(self, pid: int) -> None:
         self.pid = pid
         try:
             self._pidfd = os.pidfd_open(pid)
         except ProcessLookupError:  # already gone (and reaped)
+            self._gone = True
+        except (AttributeError, OSError):  # no pidfds here: fall back to the pid (reaped fast)
             self._pidfd = None
 
     @property
@@ -69,13 +79,20 @@ class ForkedProvisioner(KernelProvisionerBase):  # type: ignore[misc]
         return self.pid is not None
 
     def _exited(self) -> bool:
-        if self._pidfd is None:
+        if self._gone or self.pid is None:
             return True
-        return bool(select.select([self._pidfd], [], [], 0)[0])
+        if self._pidfd is not None:
+            self._gone = bool(select.select([self._pidfd], [], [], 0)[0])
+        else:
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                self._gone = True
+        return self._gone
 
     async def poll(self) -> int | None:
         # the template reaps its children, so the exit status is not ours to read
-        return None if self.pid is not None and not self._exited() else 0
+        return None if not self._exited() else 0
 
     async def wait(self) -> int | None:
         import asyncio
@@ -86,10 +103,8 @@ class ForkedProvisioner(KernelProvisionerBase):  # type: ignore[misc]
 
     async def send_signal(self, signum: int) -> None:
         if self.pid is not None and not self._exited():
-            try:
+            with contextlib.suppress(OSError):
                 os.killpg(self.pid, signum)
-            except OSError:
-                signal.pidfd_send_signal(self._pidfd, signum)  # type: ignore[arg-type]
 
     async def kill(self, restart: bool = False) -> None:
         if self.pid is not None:

@@ -42,12 +42,16 @@ class LocalExecutor(Executor):
         if not tasks:
             return []
         if self.isolation == "warm":
-            from vega_lab.experiments.warm_pool import is_native_kernel
+            from vega_lab.experiments.warm_pool import is_native_kernel, warm_available
 
             foreign = sorted({t.kernel_name for t in tasks if not is_native_kernel(t.kernel_name)})
-            if not foreign:
+            if not foreign and warm_available():
                 return self._run_warm(tasks, on_result)
-            log.warning("kernel %s is not this interpreter's ipykernel: running fresh", foreign)
+            log.warning(
+                "warm kernels need Linux and this interpreter's ipykernel (kernels: %s): "
+                "running fresh",
+                ", ".join(sorted({t.kernel_name for t in tasks})),
+            )
         return self._run_fresh(tasks, on_result)
 
     def _run_fresh(self, tasks: Sequence[RunTask], on_result: OnResult | None) -> list[RunResult]:
