@@ -33,6 +33,7 @@ def bench_robustness(
     clients: int | None = None,
     rounds: int | None = None,
     seed: int = 0,
+    threads: int = 1,
     on_cell: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     aggregators, attacks, fractions = AGGREGATORS, ATTACK_NAMES, FRACTIONS
@@ -46,7 +47,9 @@ def bench_robustness(
         workload["rounds"] = rounds
     load_before = _load()
     t0 = time.perf_counter()
-    frame = robustness_matrix(aggregators, attacks, fractions, on_cell=on_cell, **workload)
+    frame = robustness_matrix(
+        aggregators, attacks, fractions, on_cell=on_cell, threads=threads or None, **workload
+    )
     matrix_s = time.perf_counter() - t0
     from vega_lab.federated.matrix import WORKLOAD
 
@@ -64,7 +67,7 @@ def bench_robustness(
         "load_before": load_before,
         "load_after": _load(),
         "cpus": os.cpu_count(),
-        "threads": torch.get_num_threads(),
+        "threads": threads or torch.get_num_threads(),
         "quick": quick,
         "results": cells,
     }

@@ -239,6 +239,7 @@ def bench_robustness(
     clients: Annotated[int | None, typer.Option(min=2, help="Clients (default 100).")] = None,
     rounds: Annotated[int | None, typer.Option(min=1, help="Rounds (default 10).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of data, model and attackers.")] = 0,
+    threads: Annotated[int, typer.Option(min=0, help="torch threads (0: torch's default).")] = 1,
     report: Annotated[
         Path | None, typer.Option(help="Also write the tables as markdown to this file.")
     ] = None,
@@ -260,7 +261,9 @@ def bench_robustness(
                 err=True,
             )
 
-    out = run(quick=quick, clients=clients, rounds=rounds, seed=seed, on_cell=progress)
+    out = run(
+        quick=quick, clients=clients, rounds=rounds, seed=seed, threads=threads, on_cell=progress
+    )
     for line in report_lines(out):
         typer.echo(line, err=True)
     if report is not None:
