@@ -266,6 +266,7 @@ class WarmPool:
         self._failures: dict[str, ExecutorError] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
+        self._closed = False
         self._disposer = ThreadPoolExecutor(1, thread_name_prefix="vega-warm-dispose")
         self.template_starts: list[float] = []  # seconds each template took to get ready
 
@@ -287,9 +288,24 @@ class WarmPool:
             except ExecutorError as exc:
                 self._failures[key] = exc
                 raise
-            self._templates[key] = fresh
+            with self._lock:
+                closed = self._closed
+                if not closed:
+                    self._templates[key] = fresh
+            if closed:  # the pool closed while this one started
+                fresh.close()
+                raise ExecutorError("the warm pool is closed")
             self.template_starts.append(fresh.start_s)
             return fresh
+
+    def start_soon(self, task: RunTask) -> None:
+        """Start the template ``task`` needs in the background (a failure is remembered)."""
+
+        def start() -> None:
+            with contextlib.suppress(ExecutorError):
+                self.template(task)
+
+        threading.Thread(target=start, name="vega-warm-start", daemon=True).start()
 
     def retire(self, hash_seed: str) -> None:
         """No queued run needs this hash seed any more: free the template's memory (after the
@@ -327,6 +343,7 @@ class WarmPool:
     def close(self) -> None:
         self._disposer.shutdown(wait=True)
         with self._lock:
+            self._closed = True
             templates, self._templates = list(self._templates.values()), {}
         for template in templates:
             template.close()

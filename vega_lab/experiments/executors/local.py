@@ -78,6 +78,7 @@ class LocalExecutor(Executor):
 
         def work(task: RunTask) -> RunResult:
             try:
+                _driver_ready()  # while the template imports, in another process
                 # start-up is the pool's time, not the run's; a failure is remembered and
                 # recorded by the run below
                 with contextlib.suppress(ExecutorError):
@@ -94,6 +95,7 @@ class LocalExecutor(Executor):
             max_workers=min(self.workers, len(tasks)), thread_name_prefix="vega-warm"
         )
         try:
+            pool.start_soon(queue[0])
             futures = {threads.submit(work, t): t for t in queue}
             return self._collect(tasks, futures, on_result)
         finally:
@@ -117,3 +119,12 @@ class LocalExecutor(Executor):
             if on_result:
                 on_result(res)
         return [results[t.run_id] for t in tasks]
+
+
+def _driver_ready() -> None:
+    """What this process needs before its first run (papermill, the environment record)."""
+    import papermill  # noqa: F401
+
+    from vega_lab.experiments.environment import capture_environment
+
+    capture_environment()
