@@ -41,6 +41,14 @@ SMALL = {
     "notebooks/multimodal.ipynb": {"n_images": 6, "max_tokens": 24},
     "tiny_clip.ipynb": {"steps": 30, "n_images": 256, "eval_per_pair": 4},
     "tiny_yolo.ipynb": {"epochs": 1, "n_train": 16, "n_val": 8, "imgsz": 64, "batch": 8},
+    "dp_fedavg.ipynb": {
+        "dataset": "digits",
+        "num_clients": 6,
+        "rounds": 2,
+        "local_epochs": 1,
+        "epsilons": [8.0],
+        "accountant": "rdp",
+    },
     "robustness_matrix.ipynb": {
         "aggregators": ["fedavg", "median"],
         "attacks": ["sign_flip", "backdoor"],

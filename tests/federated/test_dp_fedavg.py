@@ -277,3 +277,18 @@ def test_an_unreachable_target_and_a_starved_count_are_clear_errors() -> None:
         dp.aggregate(
             torch.zeros(3), _updates(torch.ones(10, 3)), dp.init_state(torch.zeros(3), 100)
         )
+
+
+def test_the_sweep_validates_against_its_notebook() -> None:
+    from tests.conftest import REPO
+    from vega_lab.experiments.parameters import check_parameters, declared_parameters
+    from vega_lab.experiments.spec import load_spec
+
+    spec, notebook = load_spec(REPO / "experiments" / "sweeps" / "dp_fedavg.yaml")
+    assert notebook == (REPO / "experiments" / "dp_fedavg.ipynb").resolve()
+    declared = declared_parameters(notebook)
+    runs = spec.expand()
+    assert len(runs) == 2 * 3
+    for params, seed in runs:
+        check_parameters(notebook, {**params, "seed": seed}, declared)
+        assert params["epsilons"] == [1.0, 4.0, 8.0] and params["num_clients"] == 100

@@ -224,6 +224,8 @@ class DPFedAvg(Strategy):
         state = dict(self.inner.init_state(params, num_clients))
         state[f"{_DP}step"] = torch.tensor(0, dtype=torch.int64)
         state[f"{_DP}seed"] = torch.tensor(self.seed, dtype=torch.int64)
+        z = math.nan if self.z is None else float(self.z)  # a record: the multiplier in force
+        state[f"{_DP}z"] = torch.tensor(z, dtype=torch.float64)
         if self.mode == "central":
             state[f"{_DP}clip"] = torch.tensor(self.clip_norm, dtype=torch.float64)
         else:
