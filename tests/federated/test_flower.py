@@ -76,3 +76,28 @@ def test_scaffold_keeps_client_state_on_the_clients_and_stops_early(workspace) -
     )
     assert flower.state["control"].abs().sum() > 0
     assert all(not math.isnan(r.client_accuracy) for r in flower.history)
+
+
+@pytest.mark.slow
+@needs_flower
+def test_a_robust_aggregator_under_attack_through_flower_matches_vectorized(workspace) -> None:
+    """Backdoor: the poisoned data lives on the Flower clients (each rebuilds its share from the
+    config), the boosted update is applied to the stacked tensor in the ServerApp's round loop,
+    the median aggregates, and the audit log and backdoor metric come back the same."""
+    cfg = dict(
+        BASE, num_clients=4, rounds=2, strategy="median", attack="backdoor",
+        malicious_fraction=0.25, attack_options={"target": 3},
+    )  # fmt: skip
+    flower = simulate(engine="flower", **cfg)
+    vectorized = simulate(engine="vectorized", **cfg)
+
+    assert flower.audit.malicious == vectorized.audit.malicious and len(flower.audit.malicious) == 1
+    torch.testing.assert_close(flower.params, vectorized.params, atol=1e-4, rtol=0)
+    for a, b in zip(flower.audit.entries, vectorized.audit.entries, strict=True):
+        assert (a.participants, a.malicious, a.flagged) == (b.participants, b.malicious, b.flagged)
+        assert a.aggregator == "median" and a.malicious
+    for a, b in zip(flower.history, vectorized.history, strict=True):
+        assert a.backdoor_success == pytest.approx(b.backdoor_success, abs=0.01)
+        assert not math.isnan(a.backdoor_success)
+    # the poisoned client reported its own (relabelled) histogram, as every Flower client does
+    assert flower.client_stats == vectorized.client_stats
