@@ -65,6 +65,40 @@ def final_bars(
     return (bars + points).properties(width=width, height=height, title=f"final {metric}")
 
 
+def heatmap(
+    frame: pd.DataFrame,
+    x: str,
+    y: str,
+    value: str,
+    *,
+    text: str | None = None,
+    x_sort: list[str] | None = None,
+    y_sort: list[str] | None = None,
+    domain: tuple[float, float] | None = None,
+    title: str | None = None,
+    cell: tuple[int, int] = (44, 22),
+) -> alt.LayerChart:
+    """A grid of ``value`` by ``x`` and ``y`` (red low, green high), each cell labelled with
+    its ``text`` column (default: the value to two decimals). One row per cell is expected."""
+    data = frame.copy()
+    if text is None:
+        text = "_label"
+        data[text] = data[value].map(lambda v: "" if pd.isna(v) else f"{v:.2f}")
+    scale = alt.Scale(scheme="redyellowgreen", **({"domain": list(domain)} if domain else {}))
+    base = alt.Chart(data).encode(
+        x=alt.X(f"{x}:N", sort=x_sort, title=None),
+        y=alt.Y(f"{y}:N", sort=y_sort, title=None),
+    )
+    rect = base.mark_rect().encode(
+        color=alt.Color(f"{value}:Q", scale=scale, title=value),
+        tooltip=[f"{y}:N", f"{x}:N", alt.Tooltip(f"{value}:Q", format=".4f"), f"{text}:N"],
+    )
+    labels = base.mark_text(fontSize=10).encode(text=f"{text}:N")
+    nx, ny = data[x].nunique(), data[y].nunique()
+    chart = (rect + labels).properties(width=cell[0] * max(nx, 1), height=cell[1] * max(ny, 1))
+    return chart.properties(title=title) if title else chart
+
+
 _ID = re.compile(r'\bid="([^"]+)"')
 
 
