@@ -2,6 +2,8 @@
 
 Separate from the store's read/write API because these are views over it, written with the
 same ``select()`` queries; the JSONL rows are what ``vega_lab.datasets`` builders consume.
+The store offers them as methods (``store.frame()``), so this module names the store only
+through the ``ReadableStore`` protocol: the import arrow points one way, store -> export.
 """
 
 from __future__ import annotations
@@ -9,20 +11,44 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import func, select
 
+from vega_lab.chat.records import ChatSession, Message
 from vega_lab.chat.schema import FeedbackRow, MessageRow, SessionRow, schema_version
 from vega_lab.errors import ConversationStoreError
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from vega_lab.chat.store import ConversationStore
+    from sqlalchemy.engine import Connection
 
 _M = MessageRow
+
+
+class ReadableStore(Protocol):
+    """What the exports read from a ``ConversationStore`` (its read side, nothing more)."""
+
+    path: Path
+
+    def _read(self, action: str) -> AbstractContextManager[Connection]: ...
+
+    def _messages(self, conn: Connection, stmt: Any) -> list[Message]: ...
+
+    def _select_messages(self, *, include_deleted: bool = False) -> Any: ...
+
+    def history(self, session_id: str, limit: int | None = None) -> list[Message]: ...
+
+    def search(self, text: str, limit: int = 20) -> list[Message]: ...
+
+    def sessions(
+        self, limit: int | None = None, include_deleted: bool = False
+    ) -> Sequence[ChatSession]: ...
+
+
 FRAME_COLUMNS = [
     "message_id",
     "session_id",
@@ -42,7 +68,7 @@ FRAME_COLUMNS = [
 
 
 def export_jsonl(
-    store: ConversationStore,
+    store: ReadableStore,
     path: str | Path,
     *,
     session_id: str | None = None,
@@ -84,7 +110,7 @@ def export_jsonl(
     return len(messages)
 
 
-def frame(store: ConversationStore, *, include_deleted: bool = False) -> pd.DataFrame:
+def frame(store: ReadableStore, *, include_deleted: bool = False) -> pd.DataFrame:
     """One row per message with its session title and rating (columns: ``FRAME_COLUMNS``)."""
     import pandas as pd
 
@@ -122,7 +148,7 @@ def frame(store: ConversationStore, *, include_deleted: bool = False) -> pd.Data
     return df
 
 
-def stats(store: ConversationStore) -> dict[str, Any]:
+def stats(store: ReadableStore) -> dict[str, Any]:
     """Live and deleted counts, feedback, latency and tokens, schema version and file size."""
     live_m = _M.deleted_at.is_(None)
     with store._read("read stats") as conn:

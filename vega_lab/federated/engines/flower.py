@@ -39,6 +39,7 @@ from vega_lab.federated.engines.flower_runtime import (
 )
 from vega_lab.federated.model import FlatModel, ParamSpec, TorchModel
 from vega_lab.federated.monitor import RoundMonitor
+from vega_lab.federated.result import FederatedResult
 from vega_lab.federated.rounds import ClientStates, RoundJob, RoundOutput, RoundRecord, run_rounds
 from vega_lab.federated.serialization import dumps, loads
 from vega_lab.federated.strategies import ClientUpdates, State, Strategy
@@ -46,8 +47,6 @@ from vega_lab.federated.strategies import ClientUpdates, State, Strategy
 if TYPE_CHECKING:
     from flwr.app import Context, Message
     from flwr.serverapp import Grid
-
-    from vega_lab.federated.simulation import FederatedResult
 
 __all__ = ["FlowerTrainer", "prepare_flower_environment", "ray_backend_config", "run_flower"]
 
@@ -288,8 +287,6 @@ def run_flower(
     ``should_stop`` are called from the ServerApp's thread. Any failure, in the ServerApp or a
     ClientApp, raises here: an empty history is never returned.
     """
-    from vega_lab.federated.simulation import FederatedResult
-
     prepare_flower_environment()
     import ray
     from flwr.clientapp import ClientApp

@@ -14,12 +14,12 @@ text layer) is read anyway and listed in ``Document.warnings``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vega_lab.errors import DocumentError
 from vega_lab.multimodal.batch import BatchResult, iter_files, process_files
+from vega_lab.multimodal.document.structure import Block, Document, ImageRef, Page, Table
 
 __all__ = [
     "DOCUMENT_SUFFIXES",
@@ -33,8 +33,6 @@ __all__ = [
     "read_folder",
 ]
 
-BBox = tuple[float, float, float, float]
-
 #: suffix -> ``Document.kind``
 DOCUMENT_SUFFIXES: dict[str, str] = {
     ".pdf": "pdf",
@@ -46,77 +44,6 @@ DOCUMENT_SUFFIXES: dict[str, str] = {
     ".rtf": "rtf",
 }
 _CONVERT_FIRST = {".doc": "docx", ".odt": "docx", ".pages": "pdf", ".xps": "pdf"}
-
-
-@dataclass
-class Block:
-    """A run of text with one role: ``kind`` is "heading", "text", "list", "code" or "table".
-
-    ``bbox`` (PDF points) and ``font_size`` exist only for PDFs; ``level`` only for headings
-    (1 = top level)."""
-
-    text: str
-    bbox: BBox | None = None
-    kind: str = "text"
-    font_size: float | None = None
-    level: int | None = None
-
-
-@dataclass
-class Table:
-    """Cell texts row by row (merged cells repeat or are empty, as the source has them)."""
-
-    rows: list[list[str]]
-    bbox: BBox | None = None
-
-    def as_text(self) -> str:
-        return "\n".join(" | ".join(cell.strip() for cell in row) for row in self.rows)
-
-
-@dataclass
-class ImageRef:
-    """An embedded image; its bytes stay in the file until ``extract_images`` asks for them."""
-
-    xref: int
-    bbox: BBox | None
-    width: int
-    height: int
-
-
-@dataclass
-class Page:
-    number: int  # 1-based, as a viewer shows it
-    text: str
-    blocks: list[Block] = field(default_factory=list)
-    tables: list[Table] = field(default_factory=list)
-    images: list[ImageRef] = field(default_factory=list)
-    ocr: bool = False  # the text came from OCR of the rendered page
-
-    @property
-    def has_text(self) -> bool:
-        return bool(self.text.strip())
-
-
-@dataclass
-class Document:
-    path: Path
-    kind: str  # "pdf", "docx", "txt", "md" or "rtf"
-    title: str
-    pages: list[Page]
-    metadata: dict[str, Any] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def text(self) -> str:
-        return "\n\n".join(p.text for p in self.pages if p.text)
-
-    @property
-    def headings(self) -> list[Block]:
-        return [b for p in self.pages for b in p.blocks if b.kind == "heading"]
-
-    @property
-    def name(self) -> str:
-        return self.path.name
 
 
 def _check_file(path: Path) -> str:

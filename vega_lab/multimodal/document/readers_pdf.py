@@ -27,7 +27,7 @@ from typing import Any
 import pymupdf
 
 from vega_lab.errors import DocumentError
-from vega_lab.multimodal.document.readers import Block, Document, ImageRef, Page, Table
+from vega_lab.multimodal.document.structure import Block, Document, ImageRef, Page, Table
 
 __all__ = ["TEXT_FLAGS", "extract_pdf_images", "open_pdf", "read_pdf"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from vega_lab.errors import DocumentError
-from vega_lab.multimodal.document.readers import Block, Document, Page, Table
+from vega_lab.multimodal.document.structure import Block, Document, Page, Table
 
 __all__ = [
     "decode_text",

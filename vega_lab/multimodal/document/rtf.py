@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from vega_lab.multimodal.document.readers import Block, Table
+from vega_lab.multimodal.document.structure import Block, Table
 
 __all__ = ["RtfContent", "parse_rtf", "rtf_to_text"]
 

@@ -6,23 +6,22 @@ so a missing file is a ``ModelWeightsError`` before ultralytics sees it. No COCO
 offline, so ``spec=None`` (and no ``VEGA_YOLO_MODEL``) gives the tiny shapes YOLO trained here
 (``tiny_yolo``), saved by ultralytics itself so it loads through exactly the same path.
 
-``import_ultralytics`` is the one door to ultralytics: it points its settings folder into
-``models_path`` and switches off every network touch (online check, analytics, auto-install,
-the Arial.ttf download) before the first import.
+``import_ultralytics`` (``ultralytics_setup``) is the one door to ultralytics: it points its
+settings folder into ``models_path`` and switches off every network touch (online check,
+analytics, auto-install, the Arial.ttf download) before the first import.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vega_lab.errors import ImageError, ModelWeightsError
 from vega_lab.multimodal.batch import BatchResult, iter_files, process_files
+from vega_lab.multimodal.image import tiny_yolo
+from vega_lab.multimodal.image.ultralytics_setup import import_ultralytics, torch_threads
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -42,85 +41,8 @@ _HINT = (
     "once on a machine with internet); unset it to use the tiny shapes YOLO trained here"
 )
 _TASKS_WITH_BOXES = {"detect", "segment", "pose"}
-# ultralytics' integrations: off, so no logger writes to ./runs or calls a server
-_OFF = ("sync", "clearml", "comet", "dvc", "mlflow", "raytune", "tensorboard", "wandb")
 # (R, G, B) per class id, cycled; saturated colours that stand out on photos and shapes alike
 _PALETTE = ((255, 56, 56), (0, 160, 255), (20, 200, 90), (255, 160, 0), (200, 0, 255), (0, 0, 0))
-
-
-def import_ultralytics() -> Any:
-    """The ``ultralytics`` module, set up so that nothing it does reaches for the network.
-
-    Its settings folder (``YOLO_CONFIG_DIR``) must be chosen before the first import, and
-    ``check_det_dataset`` looks for ``Arial.ttf`` there on every training run, downloading it
-    when missing: matplotlib's DejaVuSans (an ultralytics dependency) is placed under that name.
-    """
-    from vega_lab.config import get_settings
-
-    settings = get_settings()
-    os.environ.setdefault("YOLO_CONFIG_DIR", str(settings.models_path / "ultralytics"))
-    if settings.offline:
-        os.environ.setdefault("YOLO_OFFLINE", "1")  # skips the DNS probe at import
-    os.environ.setdefault("YOLO_AUTOINSTALL", "false")  # never pip-install at run time
-    os.environ.setdefault("YOLO_VERBOSE", "false")  # progress bars would flood notebook outputs
-    import ultralytics
-    from ultralytics.utils import SETTINGS, USER_CONFIG_DIR
-
-    known = getattr(SETTINGS, "defaults", SETTINGS)
-    off = {k: False for k in _OFF if k in known and SETTINGS.get(k) is not False}
-    if off:
-        SETTINGS.update(off)
-    _unpatch_pil()
-    font = Path(USER_CONFIG_DIR) / "Arial.ttf"
-    if not font.is_file():
-        import matplotlib
-
-        src = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
-        tmp = font.with_name(f".{font.name}.{os.getpid()}")
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, font)  # atomic: a concurrent reader never sees half a font
-    return ultralytics
-
-
-def _unpatch_pil() -> None:
-    """Give ``PIL.Image.open`` back to Pillow.
-
-    Importing ultralytics replaces it process-wide with a wrapper that, on any file Pillow
-    cannot identify, tries to pip-install pi-heif and then raises ModuleNotFoundError: every
-    other image loader in the process (``image.io`` included) would stop reporting a non-image
-    as an ImageError. We hand ultralytics decoded PIL images, so its HEIF hook is not needed.
-    """
-    from PIL import Image
-    from ultralytics.utils import patches
-
-    original = getattr(patches, "_image_open", None)
-    if original is not None and Image.open is getattr(patches, "image_open", None):
-        Image.open = original
-
-
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run ultralytics with ``n`` torch threads (None: leave as is), restored afterwards.
-
-    ultralytics resets torch's thread count to its own ``NUM_THREADS`` (up to 8) whenever it
-    selects a CPU device, so the module constant is set too: on a shared 2-core machine more
-    threads than cores only slows everything down.
-    """
-    if not n:
-        yield
-        return
-    from vega_lab.models.threads import torch_threads as base_torch_threads
-
-    import_ultralytics()  # never the first, unconfigured import
-    from ultralytics.utils import torch_utils
-
-    constant = torch_utils.NUM_THREADS
-    torch_utils.NUM_THREADS = n
-    try:
-        with base_torch_threads(n):
-            yield
-    finally:
-        torch_utils.NUM_THREADS = constant
 
 
 @dataclass(frozen=True)
@@ -210,9 +132,7 @@ def _resolve(spec: str | Path | None) -> Path:
     if spec is None or (isinstance(spec, str) and not spec.strip()):
         spec = get_settings().yolo_model
         if not spec:
-            from vega_lab.multimodal.image.tiny_yolo import ensure_tiny_yolo
-
-            return ensure_tiny_yolo()
+            return tiny_yolo.ensure_tiny_yolo()
     path = Path(spec).expanduser()
     if path.suffix.lower() != ".pt":
         raise ModelWeightsError(

@@ -29,7 +29,7 @@ from vega_lab.multimodal.model_cache import cached_folder
 
 if TYPE_CHECKING:
     from vega_lab.experiments.tracking import Run
-    from vega_lab.multimodal.image.clip import ClipEmbedder
+    from vega_lab.multimodal.image.clip_embedder import ClipEmbedder
 
 __all__ = ["TinyClipConfig", "TinyClipResult", "ensure_tiny_clip", "evaluate_zero_shot"]
 __all__ += ["read_info", "save_tiny_clip", "train_tiny_clip"]
@@ -308,7 +308,7 @@ def train_tiny_clip(config: TinyClipConfig | None = None, run: Run | None = None
     import torch
 
     from vega_lab.models.threads import torch_threads
-    from vega_lab.multimodal.image.clip import ClipEmbedder, state_digest
+    from vega_lab.multimodal.image.clip_embedder import ClipEmbedder, state_digest
 
     config = config or TinyClipConfig()
     try:
@@ -343,7 +343,7 @@ def train_tiny_clip(config: TinyClipConfig | None = None, run: Run | None = None
 
 def save_tiny_clip(model: Any, folder: str | Path, info: dict[str, Any] | None = None) -> Path:
     """open_clip's local-dir format (``write_clip_folder``) plus our JSON (``read_info``)."""
-    from vega_lab.multimodal.image.clip import write_clip_folder
+    from vega_lab.multimodal.image.clip_embedder import write_clip_folder
 
     out = write_clip_folder(model, folder)
     (out / INFO_FILE).write_text(json.dumps(info or {"format": _FORMAT}, indent=1), "utf-8")

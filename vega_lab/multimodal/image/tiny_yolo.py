@@ -6,7 +6,7 @@ the class: circle, square, triangle, star. The network is a shipped ultralytics 
 (``yolov8n.yaml``: no weights are loaded), trained by ultralytics' own trainer and saved as its
 own ``best.pt``, so it loads through ``load_detector`` exactly like downloaded weights.
 
-Training is made offline-safe by ``detect.import_ultralytics`` and by the arguments below:
+Training is made offline-safe by ``ultralytics_setup.import_ultralytics`` and by the arguments:
 ``plots=False`` (plotting fetches Arial.ttf), ``amp=False`` (the AMP check fetches yolov8n.pt),
 ``workers=0``, the run directory inside our own folder (never ./runs). mAP50 and mAP50-95 come
 from ultralytics' validator on a held-out generated set, rendered from another seed stream.
@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from vega_lab.errors import TrainingError
-from vega_lab.multimodal.image.detect import import_ultralytics, torch_threads
 from vega_lab.multimodal.image.shapes import SHAPES, Scene, render_scene
+from vega_lab.multimodal.image.ultralytics_setup import import_ultralytics, torch_threads
 from vega_lab.multimodal.model_cache import cached_folder
 
 if TYPE_CHECKING:
