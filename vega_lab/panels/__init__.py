@@ -9,6 +9,7 @@ _LAZY = {
     "ChatPanel": "vega_lab.panels.chat",
     "FederatedPanel": "vega_lab.panels.federated",
     "MultimodalPanel": "vega_lab.panels.multimodal",
+    "RobustnessPanel": "vega_lab.panels.robustness",
 }
 __all__ = ["ExperimentsPanel", *_LAZY]
 

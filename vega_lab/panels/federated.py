@@ -13,13 +13,15 @@ import pandas as pd
 from vega_lab.charts import metric_curves
 from vega_lab.federated import (
     PARTITIONERS,
-    STRATEGIES,
     FederatedConfig,
     FederatedResult,
     RoundRecord,
     simulate,
 )
+from vega_lab.federated.attacks import ATTACKS, malicious_clients
+from vega_lab.federated.matrix import defence_options
 from vega_lab.panels.base import RunPanel
+from vega_lab.panels.federated_views import flags_html, strategy_choices
 
 DATASETS = ("digits", "mnist")
 
@@ -49,6 +51,10 @@ class FederatedPanel(RunPanel):
     """Pick data, partition, strategy and engine; Run simulates in a background thread (the
     kernel stays responsive), Stop ends it after the current round.
 
+    Robustness: an attack run by a malicious fraction of the clients; a robust aggregator is
+    told how many they are (its ``f``, as in `federated.matrix`), and one whose guarantee is
+    void for that many says so in the status line. Anomaly flags appear per round.
+
     Keyword arguments set the controls (``FederatedPanel(rounds=5, strategy="scaffold")``);
     other `FederatedConfig` fields given here (``batch_size=16``) are passed through as fixed.
     """
@@ -68,7 +74,7 @@ class FederatedPanel(RunPanel):
             value=d.labels_per_client, description="Labels/client", **wide
         )
         self.strategy = w.Dropdown(
-            options=list(STRATEGIES), value=d.strategy, description="Strategy", **wide
+            options=strategy_choices(), value=d.strategy, description="Strategy", **wide
         )
         self.engine = w.Dropdown(options=_engines(), value=d.engine, description="Engine", **wide)
         self.num_clients = w.IntText(value=d.num_clients, description="Clients", **wide)
@@ -77,6 +83,12 @@ class FederatedPanel(RunPanel):
         self.local_epochs = w.IntText(value=d.local_epochs, description="Local epochs", **wide)
         self.lr = w.FloatText(value=d.lr, description="Learning rate", **wide)
         self.seed = w.IntText(value=d.seed, description="Seed", **wide)
+        self.attack = w.Dropdown(
+            options=list(ATTACKS), value=d.attack, description="Attack", **wide
+        )
+        self.malicious_fraction = w.FloatSlider(
+            value=d.malicious_fraction, min=0.0, max=0.4, step=0.05, description="Malicious", **wide
+        )
         names = (
             "dataset",
             "partition",
@@ -90,6 +102,8 @@ class FederatedPanel(RunPanel):
             "local_epochs",
             "lr",
             "seed",
+            "attack",
+            "malicious_fraction",
         )
         self.controls: dict[str, w.ValueWidget] = {k: getattr(self, k) for k in names}
 
@@ -99,7 +113,10 @@ class FederatedPanel(RunPanel):
         self.progress_label = w.Label()
         self.status = w.HTML()
         self.chart = w.Output()
+        self.flags = w.HTML()
         self.stop_button.add_class("vega-federated-stop")
+        self.flags.add_class("vega-federated-flags")
+        self.attack.add_class("vega-federated-attack")
         c = self.controls
         super().__init__(
             [
@@ -110,9 +127,11 @@ class FederatedPanel(RunPanel):
                         w.VBox([c["rounds"], c["local_epochs"], c["lr"], c["seed"]]),
                     ]
                 ),
+                w.HBox([c["attack"], c["malicious_fraction"]]),
                 w.HBox([self.run_button, self.stop_button, self.progress, self.progress_label]),
                 self.status,
                 self.chart,
+                self.flags,
             ],
             "vega-federated",
             values,
@@ -125,11 +144,20 @@ class FederatedPanel(RunPanel):
 
     # ---- actions ------------------------------------------------------------------------
     def config(self) -> FederatedConfig:
-        """The controls as a validated config (raises `FederatedError` naming bad fields)."""
-        return FederatedConfig.make(**{k: c.value for k, c in self.controls.items()}, **self.fixed)
+        """The controls as a validated config (raises `FederatedError` naming bad fields). A
+        robust aggregator gets ``f`` = the number of malicious clients (the defender knows f,
+        as in the robustness matrix); ``strategy_options`` given to the panel win."""
+        values = {k: c.value for k, c in self.controls.items()} | self.fixed
+        config = FederatedConfig.make(**values)
+        bad = malicious_clients(config.num_clients, config.malicious_fraction, config.seed)
+        options = defence_options(config.strategy, len(bad)) | config.strategy_options
+        if options == config.strategy_options:
+            return config
+        return FederatedConfig.make(**(values | {"strategy_options": options}))
 
     def _reset(self, config: FederatedConfig) -> None:
         self.result, self.history = None, []
+        self.flags.value = ""
         self._series = f"{config.strategy} · {config.partition}"
         self._stop.clear()
         self.progress.max, self.progress.value, self.progress.bar_style = config.rounds, 0, ""
@@ -137,7 +165,13 @@ class FederatedPanel(RunPanel):
         self.run_button.disabled, self.stop_button.disabled = True, False
         self._say(
             f"running {config.strategy} on {config.dataset}, {config.partition} partition, "
-            f"{config.num_clients} clients, engine {config.engine} …"
+            f"{config.num_clients} clients, engine {config.engine}"
+            + (
+                f", attack {config.attack} by {config.malicious_fraction:.0%} of clients"
+                if config.attack != "none"
+                else ""
+            )
+            + " …"
         )
 
     def stop(self) -> None:
@@ -154,6 +188,7 @@ class FederatedPanel(RunPanel):
             self._fail(exc)
         else:
             self.result = result
+            self.flags.value = flags_html(result.history, result.audit)
             n, last = len(result.history), result.history[-1] if result.history else None
             acc = f", accuracy {last.accuracy:.4f}" if last else ""
             style = "success" if result.stop_reason == "completed" else "warning"
@@ -170,3 +205,4 @@ class FederatedPanel(RunPanel):
             f"{n}/{self.progress.max} · acc {record.accuracy:.3f} · loss {record.loss:.3f}"
         )
         self._draw(round_curves(self.history, self._series), f"<chart: {n} rounds>")
+        self.flags.value = flags_html(self.history)
