@@ -19,6 +19,7 @@ from papermill.parameterize import parameterize_notebook
 
 from tests.browser import drawn_charts, launch_chromium, offline_context
 from tests.conftest import REPO, tiny_notebook
+from tests.federated.test_matrix_results import record_robustness_runs
 from tests.test_notebooks import SMALL
 from vega_lab import charts
 from vega_lab.chat import open_conversations
@@ -50,10 +51,11 @@ seeds: [0]
 
 # Dashboards whose first view draws a chart: (notebook, charts at least, parameters). The
 # federated and privacy panels draw after a run, so those run on load (autorun); the chat
-# analytics read exchanges recorded below instead of asking the model for demo ones.
+# analytics read exchanges recorded below instead of asking the model for demo ones; the
+# federated dashboard also draws the robustness heatmap from the matrix recorded below.
 DASHBOARDS = [
     ("chat_analytics.ipynb", 1, {"demo": False}),
-    ("federated.ipynb", 1, SMALL["widgets/federated.ipynb"]),
+    ("federated.ipynb", 2, SMALL["widgets/federated.ipynb"]),
     ("privacy.ipynb", 1, SMALL["widgets/privacy.ipynb"]),
 ]
 
@@ -142,6 +144,7 @@ def test_dashboards_draw_their_charts_offline(chromium: Any, workspace: Path) ->
     """Voila serves each dashboard (with small parameters, as test_notebooks runs it); the widget
     state arrives over a websocket after the page, so each waits for its charts to appear."""
     _record_chats()
+    record_robustness_runs()
     served = workspace / "dashboards" / "widgets"
     served.mkdir(parents=True)
     for name, _, params in DASHBOARDS:
@@ -165,4 +168,38 @@ def test_dashboards_draw_their_charts_offline(chromium: Any, workspace: Path) ->
             drawn = drawn_charts(page)
             assert len(drawn) >= least, f"{name}: {drawn}"
             print(f"widgets/{name}: {len(drawn)} charts drew offline in Voila")
+        _check_robustness_heatmap(pages[[n for n, _, _ in DASHBOARDS].index("federated.ipynb")])
     assert offline.blocked == []
+
+
+def _check_robustness_heatmap(page: Any) -> None:
+    """The recorded matrix (two seeds, 0% and 30% malicious) as a heatmap that drew, one
+    labelled cell per aggregator, attack and fraction; choosing 30% redraws it with 4 cells."""
+
+    def cells() -> dict[str, Any]:
+        return page.evaluate(_HEATMAP_JS)
+
+    every = cells()
+    assert every["charts"] == 1 and every["width"] > 0 and every["height"] > 0, every
+    assert len(every["labels"]) == 8 and every["rects"] >= 8, every
+    assert {"refused", "0.91", "0.51"} <= set(every["labels"])  # Bulyan at 30%; clean FedAvg
+    page.locator(".vega-robustness-fraction select").select_option(label="30%")
+    page.wait_for_function(
+        "() => !document.querySelector('.vega-robustness-chart').innerHTML.includes('>0.91<')",
+        timeout=60_000,
+    )
+    one = cells()
+    assert one["charts"] == 1 and one["width"] > 0, one
+    assert sorted(one["labels"]) == ["0.51", "0.71", "refused", "refused"], one
+    assert "30% malicious" in page.inner_text(".vega-robustness-chart")
+
+
+# The heatmap's SVG in the page: its size, rect marks, and the cells' texts.
+_HEATMAP_JS = """() => {
+    const svgs = document.querySelectorAll('.vega-robustness-chart svg.marks');
+    const box = svgs.length ? svgs[0].getBoundingClientRect() : {width: 0, height: 0};
+    const q = s => svgs.length ? [...svgs[0].querySelectorAll(s)] : [];
+    return {charts: svgs.length, width: box.width, height: box.height,
+            rects: q('g.mark-rect.role-mark > path').length,
+            labels: q('g.mark-text.role-mark > text').map(t => t.textContent)};
+}"""

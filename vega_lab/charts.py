@@ -78,8 +78,9 @@ def heatmap(
     title: str | None = None,
     cell: tuple[int, int] = (44, 22),
 ) -> alt.LayerChart:
-    """A grid of ``value`` by ``x`` and ``y`` (red low, green high), each cell labelled with
-    its ``text`` column (default: the value to two decimals). One row per cell is expected."""
+    """A grid of ``value`` by ``x`` and ``y`` (red low, green high; grey where the value is
+    missing), each cell labelled with its ``text`` column (default: the value to two
+    decimals). One row per cell is expected."""
     data = frame.copy()
     if text is None:
         text = "_label"
@@ -89,13 +90,16 @@ def heatmap(
         x=alt.X(f"{x}:N", sort=x_sort, title=None),
         y=alt.Y(f"{y}:N", sort=y_sort, title=None),
     )
+    blank = base.mark_rect(color="#d9d9d9")  # under every cell: shows where a value is missing
     rect = base.mark_rect().encode(
         color=alt.Color(f"{value}:Q", scale=scale, title=value),
         tooltip=[f"{y}:N", f"{x}:N", alt.Tooltip(f"{value}:Q", format=".4f"), f"{text}:N"],
     )
     labels = base.mark_text(fontSize=10).encode(text=f"{text}:N")
     nx, ny = data[x].nunique(), data[y].nunique()
-    chart = (rect + labels).properties(width=cell[0] * max(nx, 1), height=cell[1] * max(ny, 1))
+    chart = (blank + rect + labels).properties(
+        width=cell[0] * max(nx, 1), height=cell[1] * max(ny, 1)
+    )
     return chart.properties(title=title) if title else chart
 
 

@@ -124,7 +124,8 @@ def test_heatmap_draws_every_fraction_or_one(store: ResultsStore) -> None:
     assert {r["fraction"] for r in rows} == {"0% malicious", "30% malicious"}
     layers = spec["spec"]["layer"]
     assert layers[0]["encoding"]["y"]["sort"] == ["fedavg", "bulyan"]
-    assert layers[1]["encoding"]["text"]["field"] == "label"
+    assert [layer["mark"]["type"] for layer in layers] == ["rect", "rect", "text"]  # grey, colour
+    assert layers[2]["encoding"]["text"]["field"] == "label"
     svg = to_svg(spec)
     assert svg.startswith("<svg") and ">refused<" in svg and ">0.51<" in svg and ">0.96<" in svg
 
