@@ -49,10 +49,10 @@ class Anomalies:
 
 def detect(deltas: torch.Tensor, threshold: float = THRESHOLD) -> Anomalies:
     """Flag the rows of ``deltas`` ``[C, n]`` whose norm or cosine to the median is an outlier."""
-    d = deltas.double()
+    d = deltas.double()  # norms and dot products in float64; the median itself is exact
     norms = d.norm(dim=1)
-    reference = coordinate_median(d)
-    cosines = torch.nn.functional.cosine_similarity(d, reference[None, :], dim=1, eps=1e-12)
+    reference = coordinate_median(deltas).double()
+    cosines = (d @ reference) / (norms * reference.norm()).clamp(min=1e-30)
     norm_z, cosine_z = robust_z(norms), robust_z(cosines)
     flagged = (norm_z.abs() > threshold) | (cosine_z < -threshold)
     return Anomalies(norms, cosines, norm_z, cosine_z, flagged)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import torch
 
-from vega_lab.federated.strategies.robust_base import RobustAggregator, coordinate_median
+from vega_lab.federated.strategies.robust_base import RobustAggregator
 
 
 class Median(RobustAggregator):
@@ -18,7 +18,8 @@ class Median(RobustAggregator):
 
     def select(self, deltas: torch.Tensor, f: int) -> tuple[torch.Tensor, torch.Tensor]:
         n, size = deltas.shape
-        order = deltas.argsort(dim=0, stable=True)
-        middle = order[(n - 1) // 2 : n // 2 + 1]  # one row (odd n) or the two middle ones
+        values, order = deltas.sort(dim=0, stable=True)
+        rows = slice((n - 1) // 2, n // 2 + 1)  # the middle row (odd n) or the two middle ones
+        middle = order[rows]
         share = torch.bincount(middle.flatten(), minlength=n).to(deltas.dtype)
-        return coordinate_median(deltas), share / (middle.shape[0] * size)
+        return values[rows].mean(0), share / (middle.shape[0] * size)
