@@ -285,3 +285,17 @@ def test_bench_secagg_smoke_prints_a_table_and_a_json_line() -> None:
     assert out["decoded"] is True and out["dropped"] == 2 and out["flower_s"] is None
     assert out["vega_s"] > 0 and out["plain_s"] > 0 and out["bytes_per_client"] > 400
     assert out["vega_max_err"] < 1e-6 and "vega SecAgg+" in res.output
+
+
+def test_simulation_with_secure_aggregation_matches_plain_fedavg() -> None:
+    from vega_lab.federated import simulate
+
+    kw = {"num_clients": 6, "rounds": 2, "dropout": 0.2, "seed": 0}
+    plain = simulate(**kw)
+    secure = simulate(**kw, secure_aggregation=True)
+    assert [r.clients for r in secure.history] == [r.clients for r in plain.history]
+    assert torch.allclose(secure.params, plain.params, atol=1e-5)
+    assert not torch.equal(secure.params, plain.params)  # it really went through the protocol
+    assert secure.history[0].bytes_up > plain.history[0].bytes_up
+    with pytest.raises(SecureAggregationError, match="'median' computes its own"):
+        simulate(num_clients=6, rounds=1, strategy="median", secure_aggregation=True)

@@ -42,6 +42,8 @@ class FederatedConfig(BaseModel):
     attack_options: dict[str, float] = Field(default_factory=dict)
     malicious_fraction: float = Field(0.0, ge=0, lt=1)  # share of clients that are malicious
     anomaly_threshold: float = Field(3.5, gt=0)  # robust z-score beyond which a client is flagged
+    secure_aggregation: bool = False  # SecAgg+: the server sees only the sum (federated.secure)
+    secure_clip: float = Field(1.0, gt=0)  # secure aggregation clips deltas to [-c, c]
     seed: int = 0
 
     @field_validator("fraction")

@@ -108,6 +108,10 @@ def run_rounds(
         num_clients=config.num_clients, per_round=per_round, rounds=config.rounds, seed=config.seed
     )
     state = strategy.init_state(params, config.num_clients)
+    if config.secure_aggregation:  # refuse a rule that needs single updates before training
+        from vega_lab.federated.secure.round import check_secure_strategy, secure_aggregate
+
+        check_secure_strategy(strategy)
     store = (
         client_state_store
         if client_state_store is not None
@@ -144,11 +148,18 @@ def run_rounds(
                 sent, out.updates.num_examples, out.updates.num_steps, out.updates.extras
             )
             kept = monitor.inspect(rnd, ids, updates, strategy, out.rejected)  # audit entry
-            if kept is not None:  # else every update was rejected: the model stays
+            secure = None
+            if kept is not None and config.secure_aggregation:  # the server sees only the sum
+                params, state, secure = secure_aggregate(
+                    strategy, params, kept, state, clip=config.secure_clip, seed=config.seed + rnd
+                )
+            elif kept is not None:  # else every update was rejected: the model stays
                 params, state = strategy.aggregate(params, kept, state)
             if out.client_states is not None:
                 store.scatter(ids, out.client_states)
             bytes_up = len(ids) * per_client + _dense_bytes(dict(out.updates.extras))
+            if secure is not None:  # the protocol's real traffic replaces the plain upload
+                bytes_up, bytes_down = sum(secure.bytes_up), bytes_down + sum(secure.bytes_down)
             for m in out.client_metrics:
                 client_metrics[int(m["client"])] = {**m, "round": rnd}
             losses = [m["train_loss"] for m in out.client_metrics if "train_loss" in m]

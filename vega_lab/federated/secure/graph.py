@@ -12,8 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from scipy.stats import binom
-
 from vega_lab.errors import SecureAggregationError
 from vega_lab.federated.secure.prg import Drbg
 
@@ -43,6 +41,8 @@ def default_shares(num_clients: int, dropout: float = 0.3, risk: float = 1e-3) -
     drops independently with probability ``dropout``, the chance that some client's secret
     has fewer than threshold surviving holders stays below ``risk``; n (complete graph) when no
     smaller m does. 100 clients at 30% dropout: the complete graph; 500: 123 holders."""
+    from scipy.stats import binom  # slow to import: only when a default is needed
+
     n = num_clients
     if n < 3:
         return n
