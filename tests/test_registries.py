@@ -221,6 +221,20 @@ REGISTRIES: list[Registry] = [
     Registry("federated.config", "engine", _engines, _fed("engine"), "sequential"),
     Registry("federated.config", "compression", _compressors, _fed("compression"), "q8"),
     Registry(
+        "federated.attacks",
+        "attack",
+        _import("vega_lab.federated.attacks", "ATTACKS"),
+        _call("vega_lab.federated.attacks", "get_attack"),
+        "alie",
+    ),
+    Registry(
+        "federated.config",
+        "attack",
+        _import("vega_lab.federated.attacks", "ATTACKS"),
+        _fed("attack"),
+        "sign_flip",
+    ),
+    Registry(
         "chat.backends",
         "chat backend",
         _import("vega_lab.chat.backends", "BACKENDS"),
