@@ -94,6 +94,19 @@ def _fed(field: str) -> Callable[[str, Path], object]:
     return call
 
 
+def _dp(attr: str) -> Callable[[], Collection[str]]:
+    return _import("vega_lab.federated.strategies.dp_fedavg", attr)
+
+
+def _dp_fedavg(option: str) -> Callable[[str, Path], object]:
+    def call(name: str, _tmp: Path) -> object:
+        from vega_lab.federated.strategies import get_strategy
+
+        return get_strategy("dp_fedavg", noise_multiplier=1.0, **{option: name})
+
+    return call
+
+
 def _import(module: str, attr: str) -> Callable[[], Collection[str]]:
     def names() -> Collection[str]:
         import importlib
@@ -214,6 +227,23 @@ REGISTRIES: list[Registry] = [
         _compressors,
         _call("vega_lab.federated.compression", "get_compressor"),
         "q8",
+    ),
+    Registry(
+        "federated.strategies.dp_fedavg", "dp mode", _dp("MODES"), _dp_fedavg("dp_mode"), "local"
+    ),
+    Registry(
+        "federated.strategies.dp_fedavg",
+        "clipping",
+        _dp("CLIPPINGS"),
+        _dp_fedavg("clipping"),
+        "adaptive",
+    ),
+    Registry(
+        "federated.strategies.dp_fedavg",
+        "accountant",
+        _import("vega_lab.privacy.accounting", "ACCOUNTANTS"),
+        _dp_fedavg("accountant"),
+        "rdp",
     ),
     Registry("federated.config", "dataset", _datasets, _fed("dataset"), "digits"),
     Registry("federated.config", "partition", _partitioners, _fed("partition"), "dirichlet"),
