@@ -44,6 +44,16 @@ run.log_final(
     run_seed=float(os.environ["VEGA_SEED"]),
     rng=float(np.random.default_rng(seed).integers(1_000_000)),
 )
+if heavy:  # torch and altair keep process-wide settings too
+    import altair as alt
+    import torch
+    if mode == "dirty":
+        torch.set_num_threads(7)
+        alt.data_transformers.enable("csv")
+    run.log_final(
+        torch_threads_7=float(torch.get_num_threads() == 7),
+        altair_csv=float(alt.data_transformers.active == "csv"),
+    )
 """
 LEAKS = (
     "leak_global",
@@ -54,12 +64,15 @@ LEAKS = (
     "module_leak",
     "np_seeded_7",
 )
+HEAVY_LEAKS = ("torch_threads_7", "altair_csv")
 LIGHT = "preload: [numpy, vega_lab.experiments.tracking]\n"  # what the probe needs: fast
 
 
 def _sweep(folder: Path, name: str, body: str) -> Path:
     nb = tiny_notebook(
-        folder / "probe.ipynb", extra_params="mode = 'check'\nhome = ''\n", extra_cell=PROBE
+        folder / "probe.ipynb",
+        extra_params="mode = 'check'\nhome = ''\nheavy = False\n",
+        extra_cell=PROBE,
     )
     spec = folder / f"{name}.yaml"
     spec.write_text(f"name: {name}\nnotebook: {nb.name}\nparameters: {{home: '{folder}'}}\n{body}")
@@ -85,8 +98,11 @@ def _gone(pid: float) -> bool:
 
 
 def test_run_b_sees_nothing_run_a_did_and_a_failure_is_recorded(workspace: Path) -> None:
+    # the default preload (torch, altair, ...): what users get
     spec = _sweep(
-        workspace, "iso", f"workers: 1\n{LIGHT}grid: {{mode: [dirty, fail, check]}}\nseeds: [0]\n"
+        workspace,
+        "iso",
+        "workers: 1\ngrid: {mode: [dirty, fail, check], heavy: [true]}\nseeds: [0]\n",
     )
     res = run_sweep(spec, progress=False, report=False)
     assert res.isolation == "warm" and res.workers == 1
@@ -98,8 +114,9 @@ def test_run_b_sees_nothing_run_a_did_and_a_failure_is_recorded(workspace: Path)
     ]
     finals = _finals("iso")
     dirty, check = finals["dirty/0"], finals["check/0"]
-    assert all(dirty[k] == 1.0 for k in LEAKS)  # run A really changed all of it ...
-    assert all(check[k] == 0.0 for k in LEAKS), check  # ... and run B sees none of it
+    leaks = (*LEAKS, *HEAVY_LEAKS)
+    assert all(dirty[k] == 1.0 for k in leaks)  # run A really changed all of it ...
+    assert all(check[k] == 0.0 for k in leaks), check  # ... and run B sees none of it
     # one template forked every run's kernel: a new process each time, each gone afterwards
     pids = [finals[f"{m}/0"]["pid"] for m in ("dirty", "fail", "check")]
     assert len(set(pids)) == 3 and all(_gone(p) for p in pids)
