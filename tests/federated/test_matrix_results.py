@@ -119,7 +119,7 @@ def test_heatmap_draws_every_fraction_or_one(store: ResultsStore) -> None:
 
     spec = robustness_heatmap(frame).to_dict()
     assert spec["facet"]["column"]["field"] == "fraction"
-    assert "mean of 2 runs" in spec["title"]
+    assert "mean of 2 runs" in spec["title"]["text"]
     rows = [r for rows in spec["datasets"].values() for r in rows]
     assert {r["fraction"] for r in rows} == {"0% malicious", "30% malicious"}
     layers = spec["spec"]["layer"]
@@ -130,7 +130,7 @@ def test_heatmap_draws_every_fraction_or_one(store: ResultsStore) -> None:
     assert svg.startswith("<svg") and ">refused<" in svg and ">0.51<" in svg and ">0.96<" in svg
 
     one = robustness_heatmap(frame, 0.3).to_dict()
-    assert "facet" not in one and one["title"].endswith("30% malicious")
+    assert "facet" not in one and one["title"]["text"].endswith("30% malicious")
     rows = [r for rows in one["datasets"].values() for r in rows]
     assert {r["malicious_fraction"] for r in rows} == {0.3} and len(rows) == 4
     assert ">0.91<" not in to_svg(one)  # the clean column is not in the 30% chart

@@ -131,9 +131,13 @@ def robustness_heatmap(frame: pd.DataFrame, fraction: float | None = None) -> al
         cell=(46, 22),
     )
     what = f"final accuracy, mean of {runs} run{'s' if runs != 1 else ''}"
+
+    def title(text: str) -> alt.TitleParams:  # from the left edge: a browser's font may be wider
+        return alt.TitleParams(text, anchor="start", frame="bounds")
+
     if fraction is not None:
-        return chart.properties(title=f"{what}, {fraction:.0%} malicious")
+        return chart.properties(title=title(f"{what}, {fraction:.0%} malicious"))
     order = [f"{f:.0%} malicious" for f in fractions(frame)]
     return chart.facet(column=alt.Column("fraction:N", sort=order, title=None)).properties(
-        title=what
+        title=title(what)
     )

@@ -87,7 +87,14 @@ class FederatedPanel(RunPanel):
             options=list(ATTACKS), value=d.attack, description="Attack", **wide
         )
         self.malicious_fraction = w.FloatSlider(
-            value=d.malicious_fraction, min=0.0, max=0.4, step=0.05, description="Malicious", **wide
+            value=d.malicious_fraction,
+            min=0.0,
+            max=0.4,
+            step=0.05,
+            readout_format=".0%",
+            description="Malicious",
+            style=wide["style"],
+            layout=w.Layout(width="340px"),
         )
         names = (
             "dataset",
