@@ -112,11 +112,13 @@ def to_svg(chart: alt.TopLevelMixin | dict[str, Any]) -> str:
     Ids inside (clip paths, legend gradients) are renamed after the drawing: vega numbers them
     per process, so two SVGs inlined in one page could share one, and a chart would clip to, or
     colour its legend with, another chart's definitions. The same chart gets the same ids.
+    The root may overflow its box: vl-convert lays text out with a narrower font than a
+    browser's fallback, which would otherwise cut legend and axis labels off at the edge.
     """
     import vl_convert as vlc
 
     spec = chart if isinstance(chart, dict) else chart.to_dict()
-    svg = vlc.vegalite_to_svg(spec)
+    svg = vlc.vegalite_to_svg(spec).replace("<svg ", '<svg style="overflow:visible" ', 1)
     ids = list(dict.fromkeys(_ID.findall(svg)))
     if not ids:
         return svg

@@ -83,9 +83,8 @@ class RobustnessPanel(w.VBox):
         fraction = None if self.fraction.value == ALL else float(self.fraction.value)
         chart = robustness_heatmap(self.frame, fraction)
         self._spec = chart.to_dict()
-        # text may spill past the SVG's box where the browser's font is wider than vl-convert's
-        svg = to_svg(self._spec).replace("<svg ", '<svg style="overflow:visible" ', 1)
-        self.chart.value = f'<div style="padding:0 60px 16px 0">{svg}</div>'
+        # room for text that spills past the SVG's box (to_svg lets it overflow)
+        self.chart.value = f'<div style="padding:0 60px 16px 0">{to_svg(self._spec)}</div>'
         runs, cells = self.frame["run_id"].nunique(), summarize(self.frame)
         refused = int((cells["runs"] == 0).sum())
         self.status.value = (
