@@ -4,6 +4,7 @@ epsilon is the privacy module's, adaptive clipping finds its quantile, and runs 
 from __future__ import annotations
 
 import math
+from importlib.util import find_spec
 
 import pytest
 import torch
@@ -292,3 +293,16 @@ def test_the_sweep_validates_against_its_notebook() -> None:
     for params, seed in runs:
         check_parameters(notebook, {**params, "seed": seed}, declared)
         assert params["epsilons"] == [1.0, 4.0, 8.0] and params["num_clients"] == 100
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(find_spec("flwr") is None or find_spec("ray") is None, reason="needs flwr")
+def test_flower_draws_the_same_noise_and_spends_the_same_epsilon(workspace) -> None:
+    opts = {"noise_multiplier": 0.5, "clipping": "adaptive", "clip_norm": 0.5, "accountant": "rdp"}
+    cfg = dict(dataset="digits", num_clients=4, rounds=2, fraction=0.75, lr=0.3, seed=0)
+    flower = simulate(engine="flower", strategy="dp_fedavg", strategy_options=opts, **cfg)
+    vectorized = simulate(engine="vectorized", strategy="dp_fedavg", strategy_options=opts, **cfg)
+    torch.testing.assert_close(flower.params, vectorized.params, atol=1e-5, rtol=0)
+    assert flower.frame()["epsilon"].tolist() == vectorized.frame()["epsilon"].tolist()
+    assert all(torch.equal(flower.state[k], vectorized.state[k]) for k in ("dp_step", "dp_z"))
+    torch.testing.assert_close(flower.state["dp_clip"], vectorized.state["dp_clip"])
