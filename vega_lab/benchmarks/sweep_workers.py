@@ -6,6 +6,7 @@ Per-run overhead = a run's wall time (kernel start, notebook, shutdown: the run'
 ``duration_s``) minus the work itself, taken as the time its cells take in a warm run (where the
 imports are already done). So a fresh run's overhead includes its kernel start and imports; a warm
 run's, the fork, papermill and shutdown. The warm sweep time includes starting the template.
+CPU seconds per sweep (all processes) are reported too: on a shared machine they move less.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def bench_sweep_isolation(workers: int = 2, repeats: int = 3, epochs: int = 5) -
     settings = get_settings()
     notebook = settings.home / "experiments" / "centralized_baseline.ipynb"
     sweeps: dict[str, list[float]] = {m: [] for m in MODES}
+    cpus: dict[str, list[float]] = {m: [] for m in MODES}
     runs: dict[str, list[tuple[float, float, float]]] = {m: [] for m in MODES}  # lr, dur, cells
     finals: dict[str, dict[float, dict[str, float]]] = {m: {} for m in MODES}
     differences: list[float] = []
@@ -63,9 +65,11 @@ def bench_sweep_isolation(workers: int = 2, repeats: int = 3, epochs: int = 5) -
             for mode in MODES if i % 2 == 0 else MODES[::-1]:
                 spec = Path(tmp) / f"bench_{mode}.yaml"
                 spec.write_text(SPEC.format(notebook=notebook, epochs=epochs, isolation=mode))
+                cpu = _cpu_s()
                 res = run_sweep(
                     spec, workers=workers, rerun=True, report=False, progress=False, settings=iso
                 )
+                cpus[mode].append(_cpu_s() - cpu)
                 if res.failed:
                     raise RuntimeError(f"benchmark run failed: {res.failed[0].error_message}")
                 sweeps[mode].append(res.wall_s)
@@ -97,6 +101,8 @@ def bench_sweep_isolation(workers: int = 2, repeats: int = 3, epochs: int = 5) -
         "fresh_sweep_s": round(sweep["fresh"], 2),
         "warm_sweep_s": round(sweep["warm"], 2),
         "speedup": round(sweep["fresh"] / sweep["warm"], 2),
+        "fresh_cpu_s": round(statistics.median(cpus["fresh"]), 1),
+        "warm_cpu_s": round(statistics.median(cpus["warm"]), 1),
         "fresh_run_s": round(statistics.median(d for _, d, _ in runs["fresh"]), 2),
         "warm_run_s": round(statistics.median(d for _, d, _ in runs["warm"]), 2),
         "fresh_cells_s": round(statistics.median(c for _, _, c in runs["fresh"]), 2),
@@ -108,6 +114,15 @@ def bench_sweep_isolation(workers: int = 2, repeats: int = 3, epochs: int = 5) -
         "load_avg_1min": [round(load_before[0], 2), round(load_after[0], 2)],
         "cpus": os.cpu_count(),
     }
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process and every process it (or they) started and reaped: the
+    sweep's work, which other load on a shared machine inflates far less than wall time."""
+    import resource
+
+    own, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def _template_start_s(settings: Any) -> float:

@@ -45,7 +45,8 @@ def bench_sweep(
             f"   {out['all_sweep_s'][mode]}"
         )
     say(
-        f"  speed-up {out['speedup']:.2f}x; warm template start {out['template_start_s']:.1f} s "
+        f"  speed-up {out['speedup']:.2f}x; CPU s per sweep {out['fresh_cpu_s']:.0f} vs "
+        f"{out['warm_cpu_s']:.0f}; warm template start {out['template_start_s']:.1f} s "
         f"(once per sweep and hash seed); same results: {out['same_results']}"
     )
     emit_json(out)
