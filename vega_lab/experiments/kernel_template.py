@@ -64,6 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     except BaseException as exc:  # report any import failure to the driver
         _send(reply, {"error": f"importing {name!r} failed: {type(exc).__name__}: {exc}"})
         return 1
+    import threading
+
+    if threading.active_count() > 1:  # a fork copies only the forking thread: refuse
+        names = ", ".join(t.name for t in threading.enumerate() if t is not threading.main_thread())
+        _send(reply, {"error": f"the preloaded modules started Python threads ({names})"})
+        return 1
     children: set[int] = set()
 
     def reap(_signum: int, _frame: object) -> None:

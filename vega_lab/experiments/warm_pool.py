@@ -42,6 +42,7 @@ DEFAULT_PRELOAD = (
     "numpy",
     "pandas",
     "torch",
+    "torch._dynamo",  # a run's first torch optimizer imports it: 1.5-2.5 s here, every run
     "sklearn",
     "altair",
     "vega_lab.experiments",
