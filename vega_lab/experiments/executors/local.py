@@ -15,7 +15,7 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from vega_lab.experiments.executors.base import (
     Executor,
@@ -25,6 +25,9 @@ from vega_lab.experiments.executors.base import (
     run_task_in_worker,
 )
 from vega_lab.experiments.runner import RunResult, RunTask, execute_task, kernel_environment
+
+if TYPE_CHECKING:
+    from vega_lab.experiments.warm_pool import WarmPool
 
 log = logging.getLogger(__name__)
 
@@ -42,11 +45,14 @@ class LocalExecutor(Executor):
         if not tasks:
             return []
         if self.isolation == "warm":
-            from vega_lab.experiments.warm_pool import is_native_kernel, warm_available
+            from vega_lab.experiments.warm_pool import WarmPool, is_native_kernel, warm_available
 
-            foreign = sorted({t.kernel_name for t in tasks if not is_native_kernel(t.kernel_name)})
-            if not foreign and warm_available():
-                return self._run_warm(tasks, on_result)
+            if warm_available():
+                pool = WarmPool(self.preload)
+                pool.start_soon(tasks[0])  # its imports overlap whatever comes next
+                if all(is_native_kernel(k) for k in {t.kernel_name for t in tasks}):
+                    return self._run_warm(tasks, on_result, pool)
+                pool.close()
             log.warning(
                 "warm kernels need Linux and this interpreter's ipykernel (kernels: %s): "
                 "running fresh",
@@ -61,11 +67,12 @@ class LocalExecutor(Executor):
             futures = {pool.submit(run_task_in_worker, t, self.name): t for t in tasks}
             return self._collect(tasks, futures, on_result)
 
-    def _run_warm(self, tasks: Sequence[RunTask], on_result: OnResult | None) -> list[RunResult]:
+    def _run_warm(
+        self, tasks: Sequence[RunTask], on_result: OnResult | None, pool: WarmPool
+    ) -> list[RunResult]:
         """Threads here drive forked kernels; runs sharing a hash seed are queued together so
         each template can be closed as soon as its last run ends."""
         from vega_lab.errors import ExecutorError
-        from vega_lab.experiments.warm_pool import WarmPool
 
         def key(task: RunTask) -> str:
             return kernel_environment(task)["PYTHONHASHSEED"]
@@ -74,7 +81,6 @@ class LocalExecutor(Executor):
         queue = sorted(tasks, key=lambda t: first[key(t)])  # stable: grouped, else in order
         left = Counter(key(t) for t in tasks)
         lock = threading.Lock()
-        pool = WarmPool(self.preload)
 
         def work(task: RunTask) -> RunResult:
             try:
@@ -95,7 +101,6 @@ class LocalExecutor(Executor):
             max_workers=min(self.workers, len(tasks)), thread_name_prefix="vega-warm"
         )
         try:
-            pool.start_soon(queue[0])
             futures = {threads.submit(work, t): t for t in queue}
             return self._collect(tasks, futures, on_result)
         finally:
