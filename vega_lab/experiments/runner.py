@@ -133,18 +133,25 @@ NotebookStep = Callable[["RunTask", Path, Mapping[str, str]], None]
 a failing cell raises papermill's ``PapermillExecutionError``, anything else is recorded too."""
 
 
-def kernel_environment(task: RunTask) -> dict[str, str]:
-    """What a run's kernel gets on top of the driver's environment (read by ``current_run``)."""
-    from vega_lab.experiments.tracking import RESULTS_URL_ENV, RUN_ID_ENV, SEED_ENV
+def shared_kernel_environment(home: str, results_url: str, seed: int | None) -> dict[str, str]:
+    """The part of a run's kernel environment that does not name the run (a warm template's)."""
+    from vega_lab.experiments.tracking import RESULTS_URL_ENV
 
-    env = {
-        RUN_ID_ENV: task.run_id,
-        RESULTS_URL_ENV: task.results_url,
-        "VEGA_HOME": task.home,
-        "PYTHONHASHSEED": str(task.seed or 0),  # acts at interpreter start only
+    return {
+        RESULTS_URL_ENV: results_url,
+        "VEGA_HOME": home,
+        "PYTHONHASHSEED": str(seed or 0),  # acts at interpreter start only
         "PYDEVD_DISABLE_FILE_VALIDATION": "1",
         "TQDM_MININTERVAL": "5",
     }
+
+
+def kernel_environment(task: RunTask) -> dict[str, str]:
+    """What a run's kernel gets on top of the driver's environment (read by ``current_run``)."""
+    from vega_lab.experiments.tracking import RUN_ID_ENV, SEED_ENV
+
+    env = shared_kernel_environment(task.home, task.results_url, task.seed)
+    env[RUN_ID_ENV] = task.run_id
     if task.seed is not None:
         env[SEED_ENV] = str(task.seed)
     return env

@@ -69,52 +69,54 @@ def run_sweep(
     )
     isolation = _apply_isolation(ex, spec, Path(spec_path).name)
     sweep_id = str(spec.name)
-    planned: list[tuple[RunRow, RunTask]] = [
-        plan_run(notebook, params, seed, sweep_id=sweep_id, executor=ex.name, settings=settings)
-        for params, seed in spec.expand()
-    ]  # validates every run before anything is written
+    first_seed = spec.seed_list()[0]  # warm kernels: the first template starts while planning
+    with ex.prepared(str(settings.home), settings.results_db_url, first_seed):
+        planned: list[tuple[RunRow, RunTask]] = [
+            plan_run(notebook, params, seed, sweep_id=sweep_id, executor=ex.name, settings=settings)
+            for params, seed in spec.expand()
+        ]  # validates every run before anything is written
 
-    store = open_store(settings.results_db_url)
-    store.upsert_sweep(
-        sweep_id, display_path(notebook, settings.home), spec.model_dump(mode="json")
-    )
-    earlier = {r.key: r for r in store.find_runs(sweep_id=sweep_id)}
-    todo: list[tuple[RunRow, RunTask]] = []
-    skipped: list[str] = []
-    stale: list[str] = []
-    for row, task in planned:
-        old = earlier.get(row.key)
-        if old is not None and old.status == "finished" and not rerun:
-            skipped.append(old.id)
-            continue
-        if old is not None:
-            stale.append(old.id)
-        todo.append((row, task))
-    store.delete_runs(stale)
-    store.add_runs([row for row, _ in todo])
-
-    bar = None
-    if progress and todo:
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=len(todo), desc=f"sweep {sweep_id}", unit="run")
-    start = time.perf_counter()
-    try:
-        results = ex.run(
-            [t for _, t in todo], on_result=(lambda _r: bar.update(1)) if bar else None
+        store = open_store(settings.results_db_url)
+        store.upsert_sweep(
+            sweep_id, display_path(notebook, settings.home), spec.model_dump(mode="json")
         )
-    finally:
-        if bar is not None:
-            bar.close()
-    out = SweepResult(
-        sweep_id=sweep_id,
-        executor=ex.name,
-        workers=ex.workers,
-        isolation=isolation,
-        results=results,
-        skipped=skipped,
-        wall_s=time.perf_counter() - start,
-    )
+        earlier = {r.key: r for r in store.find_runs(sweep_id=sweep_id)}
+        todo: list[tuple[RunRow, RunTask]] = []
+        skipped: list[str] = []
+        stale: list[str] = []
+        for row, task in planned:
+            old = earlier.get(row.key)
+            if old is not None and old.status == "finished" and not rerun:
+                skipped.append(old.id)
+                continue
+            if old is not None:
+                stale.append(old.id)
+            todo.append((row, task))
+        store.delete_runs(stale)
+        store.add_runs([row for row, _ in todo])
+
+        bar = None
+        if progress and todo:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(todo), desc=f"sweep {sweep_id}", unit="run")
+        start = time.perf_counter()
+        try:
+            results = ex.run(
+                [t for _, t in todo], on_result=(lambda _r: bar.update(1)) if bar else None
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+        out = SweepResult(
+            sweep_id=sweep_id,
+            executor=ex.name,
+            workers=ex.workers,
+            isolation=isolation,
+            results=results,
+            skipped=skipped,
+            wall_s=time.perf_counter() - start,
+        )
     if report:
         from vega_lab.experiments.report import write_sweep_report
 

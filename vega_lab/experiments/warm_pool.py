@@ -27,8 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from vega_lab.errors import ExecutorError
-from vega_lab.experiments.runner import RunTask, kernel_environment, papermill_arguments
-from vega_lab.experiments.tracking import RUN_ID_ENV, SEED_ENV
+from vega_lab.experiments.runner import RunTask, papermill_arguments, shared_kernel_environment
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +42,6 @@ DEFAULT_PRELOAD = (
     "vega_lab.experiments.tracking",
 )
 TEMPLATE_MODULE = "vega_lab.experiments.kernel_template"
-PER_RUN_ENV = (RUN_ID_ENV, SEED_ENV)  # set in each child, not in the template
 
 
 def warm_available() -> bool:
@@ -152,7 +150,10 @@ class WarmPool:
 
     def template(self, task: RunTask) -> KernelTemplate:
         """The live template for this task's hash seed (started now if needed)."""
-        env = kernel_environment(task)
+        return self.template_for(shared_kernel_environment(task.home, task.results_url, task.seed))
+
+    def template_for(self, env: Mapping[str, str]) -> KernelTemplate:
+        """The live template for runs whose shared kernel environment is ``env``."""
         key = env["PYTHONHASHSEED"]
         with self._lock:
             lock = self._locks.setdefault(key, threading.Lock())
@@ -162,9 +163,8 @@ class WarmPool:
             current = self._templates.get(key)
             if current is not None and current.alive:
                 return current
-            base = {k: v for k, v in env.items() if k not in PER_RUN_ENV}
             try:
-                fresh = KernelTemplate(self.preload, {**os.environ, **base}, self.start_timeout_s)
+                fresh = KernelTemplate(self.preload, {**os.environ, **env}, self.start_timeout_s)
             except ExecutorError as exc:
                 self._failures[key] = exc
                 raise
@@ -178,12 +178,12 @@ class WarmPool:
             self.template_starts.append(fresh.start_s)
             return fresh
 
-    def start_soon(self, task: RunTask) -> None:
-        """Start the template ``task`` needs in the background (a failure is remembered)."""
+    def start_soon(self, env: Mapping[str, str]) -> None:
+        """Start the template for ``env`` in the background (a failure is remembered)."""
 
         def start() -> None:
             with contextlib.suppress(ExecutorError):
-                self.template(task)
+                self.template_for(env)
 
         threading.Thread(target=start, name="vega-warm-start", daemon=True).start()
 
@@ -221,6 +221,11 @@ class WarmPool:
         finally:
             km.close_clients()
             self._disposer.submit(km.dispose)  # the shutdown overlaps the worker's next run
+
+    def drain(self) -> None:
+        """Wait until every finished run's kernel (and retired template) is gone."""
+        with contextlib.suppress(RuntimeError):  # already closed: nothing pending
+            self._disposer.submit(lambda: None).result()
 
     def close(self) -> None:
         self._disposer.shutdown(wait=True)

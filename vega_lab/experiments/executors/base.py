@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import ClassVar
 
 from vega_lab.experiments.runner import RunResult, RunTask, execute_task
@@ -26,6 +27,12 @@ class Executor(ABC):
     @abstractmethod
     def run(self, tasks: Sequence[RunTask], on_result: OnResult | None = None) -> list[RunResult]:
         """Execute every task; a failing run is a result, never an exception."""
+
+    @contextmanager
+    def prepared(self, home: str, results_url: str, seed: int | None) -> Iterator[None]:
+        """Around planning and running a sweep (first run's home, store and seed), so slow
+        set-up can start before the runs are planned; ``run`` outside it works too."""
+        yield
 
 
 EXECUTORS: dict[str, type[Executor]] = {}

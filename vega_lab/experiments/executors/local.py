@@ -13,8 +13,9 @@ import logging
 import multiprocessing
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor, as_completed
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, ClassVar
 
 from vega_lab.experiments.executors.base import (
@@ -24,7 +25,13 @@ from vega_lab.experiments.executors.base import (
     register,
     run_task_in_worker,
 )
-from vega_lab.experiments.runner import RunResult, RunTask, execute_task, kernel_environment
+from vega_lab.experiments.runner import (
+    RunResult,
+    RunTask,
+    execute_task,
+    kernel_environment,
+    shared_kernel_environment,
+)
 
 if TYPE_CHECKING:
     from vega_lab.experiments.warm_pool import WarmPool
@@ -41,6 +48,24 @@ class LocalExecutor(Executor):
     isolation: str = "warm"
     preload: tuple[str, ...] | None = None  # warm only; None = warm_pool.DEFAULT_PRELOAD
 
+    _pool: WarmPool | None = None  # set while inside ``prepared``
+
+    @contextmanager
+    def prepared(self, home: str, results_url: str, seed: int | None) -> Iterator[None]:
+        """Warm: start the first template now, so its imports overlap the sweep's planning."""
+        from vega_lab.experiments.warm_pool import WarmPool, warm_available
+
+        if self.isolation != "warm" or not warm_available():
+            yield
+            return
+        pool = self._pool = WarmPool(self.preload)
+        pool.start_soon(shared_kernel_environment(home, results_url, seed))
+        try:
+            yield
+        finally:
+            self._pool = None
+            pool.close()
+
     def run(self, tasks: Sequence[RunTask], on_result: OnResult | None = None) -> list[RunResult]:
         if not tasks:
             return []
@@ -48,11 +73,17 @@ class LocalExecutor(Executor):
             from vega_lab.experiments.warm_pool import WarmPool, is_native_kernel, warm_available
 
             if warm_available():
-                pool = WarmPool(self.preload)
-                pool.start_soon(tasks[0])  # its imports overlap whatever comes next
+                pool, owned = self._pool, self._pool is None
+                if pool is None:
+                    first = tasks[0]
+                    pool = WarmPool(self.preload)
+                    pool.start_soon(
+                        shared_kernel_environment(first.home, first.results_url, first.seed)
+                    )
                 if all(is_native_kernel(k) for k in {t.kernel_name for t in tasks}):
-                    return self._run_warm(tasks, on_result, pool)
-                pool.close()
+                    return self._run_warm(tasks, on_result, pool, owned)
+                if owned:
+                    pool.close()
             log.warning(
                 "warm kernels need Linux and this interpreter's ipykernel (kernels: %s): "
                 "running fresh",
@@ -68,7 +99,7 @@ class LocalExecutor(Executor):
             return self._collect(tasks, futures, on_result)
 
     def _run_warm(
-        self, tasks: Sequence[RunTask], on_result: OnResult | None, pool: WarmPool
+        self, tasks: Sequence[RunTask], on_result: OnResult | None, pool: WarmPool, owned: bool
     ) -> list[RunResult]:
         """Threads here drive forked kernels; runs sharing a hash seed are queued together so
         each template can be closed as soon as its last run ends."""
@@ -103,9 +134,16 @@ class LocalExecutor(Executor):
         try:
             futures = {threads.submit(work, t): t for t in queue}
             return self._collect(tasks, futures, on_result)
+        except BaseException:
+            pool.close()  # an interrupt: end the running kernels, so the threads end
+            raise
         finally:
-            pool.close()  # after an interrupt this ends the running kernels, so threads end
             threads.shutdown(wait=True, cancel_futures=True)
+            # the runs' kernels are gone before this returns, as a fresh run's are
+            if owned:
+                pool.close()
+            else:
+                pool.drain()
 
     @staticmethod
     def _collect(
