@@ -234,6 +234,35 @@ def bench_multimodal(
     emit_json(out)
 
 
+@bench.command("secagg")
+def bench_secagg(
+    clients: Annotated[int, typer.Option(min=2, help="Clients in the round.")] = 100,
+    dropout: Annotated[
+        float, typer.Option(min=0.0, max=0.9, help="Fraction dropping after sharing keys.")
+    ] = 0.3,
+    params: Annotated[int, typer.Option(min=1, help="Parameters per update.")] = 100_000,
+    repeats: Annotated[int, typer.Option(min=1, help="Timed vega/plain rounds (median).")] = 3,
+    num_shares: Annotated[
+        int | None, typer.Option(help="Share holders per client (default: from N, dropout).")
+    ] = None,
+    threshold: Annotated[
+        int | None, typer.Option(help="Shares to reconstruct (default: a majority).")
+    ] = None,
+    flower: Annotated[bool, typer.Option(help="Also run Flower's SecAggPlusWorkflow.")] = True,
+) -> None:
+    """One secure-aggregation round (SecAgg+) vs plain aggregation and Flower's workflow."""
+    from vega_lab.benchmarks.secagg import bench_secagg as run
+    from vega_lab.benchmarks.secagg import report_lines
+
+    out = run(
+        clients=clients, dropout=dropout, params=params, flower=flower, repeats=repeats,
+        num_shares=num_shares, threshold=threshold,
+    )  # fmt: skip
+    for line in report_lines(out):
+        typer.echo(line, err=True)
+    emit_json(out)
+
+
 @bench.command("robustness")
 def bench_robustness(
     quick: Annotated[bool, typer.Option(help="A tiny matrix: a smoke run, not figures.")] = False,
