@@ -9,12 +9,12 @@ message does not depend on registration order, and a close match is suggested fo
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection, Iterable, Mapping
-from typing import TypeVar
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import Any, TypeVar
 
-from vega_lab.errors import UnknownNameError
+from vega_lab.errors import UnknownNameError, VegaError
 
-__all__ = ["check_name", "lookup", "unknown_name"]
+__all__ = ["check_name", "create", "lookup", "unknown_name"]
 
 T = TypeVar("T")
 
@@ -50,3 +50,20 @@ def check_name(name: str, choices: Collection[str], kind: str, *, also: str | No
     except TypeError:  # an unhashable name against a set
         pass
     raise unknown_name(kind, name, choices, also=also)
+
+
+def create(
+    registry: Mapping[str, Callable[..., T]],
+    name: str,
+    kind: str,
+    options: Mapping[str, Any],
+    error: type[VegaError],
+) -> T:
+    """``registry[name](**options)``: an unknown name as in `lookup`, options the class does not
+    take as ``error`` (the capability's own error type) naming the kind, the name and the class."""
+    cls = lookup(registry, name, kind)
+    try:
+        return cls(**options)
+    except TypeError as exc:
+        where = f"{cls.__module__}.{getattr(cls, '__qualname__', name)}"
+        raise error(f"bad options for {kind} {name!r}: {exc}", f"see help({where})") from None

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from vega_lab.errors import ConfigError, ShapeMismatchError
-from vega_lab.registry import lookup
+from vega_lab.registry import create
 
 __all__ = [
     "COMPRESSORS",
@@ -166,11 +166,4 @@ COMPRESSORS: dict[str, type[Compressor]] = {cls.name: cls for cls in (NoCompress
 
 def get_compressor(name: str, **kwargs: object) -> Compressor:
     """Build a compressor by registry name, e.g. ``get_compressor("topk", ratio=0.01)``."""
-    cls = lookup(COMPRESSORS, name, "compressor")
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(
-            f"compressor {name!r} does not accept {sorted(kwargs)} ({exc})",
-            f"see help(vega_lab.federated.compression.{cls.__name__})",
-        ) from exc
+    return create(COMPRESSORS, name, "compressor", kwargs, ConfigError)

@@ -25,7 +25,7 @@ from vega_lab.federated.attacks.gaussian import GaussianNoise
 from vega_lab.federated.attacks.ipm import InnerProductManipulation
 from vega_lab.federated.attacks.label_flip import LabelFlip
 from vega_lab.federated.attacks.sign_flip import SignFlip
-from vega_lab.registry import lookup
+from vega_lab.registry import create
 
 ATTACKS: dict[str, type[Attack]] = {
     a.name: a
@@ -45,11 +45,7 @@ _STREAM = 1013  # separates the attack's random streams from partitioning and tr
 
 def get_attack(name: str, **options: Any) -> Attack:
     """Instantiate an attack by registry name with its options."""
-    cls = lookup(ATTACKS, name, "attack")
-    try:
-        return cls(**options)
-    except TypeError as exc:
-        raise FederatedError(f"bad options for attack {name!r}: {exc}") from None
+    return create(ATTACKS, name, "attack", options, FederatedError)
 
 
 def malicious_clients(num_clients: int, fraction: float, seed: int) -> np.ndarray:

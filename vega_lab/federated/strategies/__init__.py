@@ -22,7 +22,7 @@ from vega_lab.federated.strategies.multikrum import MultiKrum
 from vega_lab.federated.strategies.norm_bounding import NormBounding
 from vega_lab.federated.strategies.scaffold import Scaffold
 from vega_lab.federated.strategies.trimmed_mean import TrimmedMean
-from vega_lab.registry import lookup
+from vega_lab.registry import create
 
 STRATEGIES: dict[str, type[Strategy]] = {
     s.name: s
@@ -36,11 +36,7 @@ STRATEGIES[DPFedAvg.name] = DPFedAvg
 
 def get_strategy(name: str, **options: Any) -> Strategy:
     """Instantiate a strategy by registry name with its hyperparameters."""
-    cls = lookup(STRATEGIES, name, "strategy")
-    try:
-        return cls(**options)
-    except TypeError as exc:
-        raise FederatedError(f"bad options for strategy {name!r}: {exc}") from None
+    return create(STRATEGIES, name, "strategy", options, FederatedError)
 
 
 __all__ = ["STRATEGIES", "ClientUpdates", "State", "Strategy", "get_strategy"]
