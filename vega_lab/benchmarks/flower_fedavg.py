@@ -5,7 +5,6 @@ from vega_lab, so both sides start from the same place."""
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import torch  # before flwr, which imports tensorflow when installed (see ENVIRONMENT.md)
@@ -14,8 +13,7 @@ from vega_lab.federated.config import FederatedConfig
 from vega_lab.federated.data import build_data
 from vega_lab.federated.engines.flower_runtime import (
     prepare_flower_environment,
-    ray_backend_config,
-    start_ray,
+    simulate_on_ray,
 )
 from vega_lab.federated.simulation import default_module
 
@@ -53,7 +51,6 @@ def run_flower_fedavg(config: FederatedConfig) -> dict[str, Any]:
     from flwr.clientapp import ClientApp
     from flwr.serverapp import Grid, ServerApp
     from flwr.serverapp.strategy import FedAvg
-    from flwr.simulation import run_simulation
 
     cfg_json = config.model_dump_json()
     client_app = ClientApp()
@@ -101,24 +98,9 @@ def run_flower_fedavg(config: FederatedConfig) -> dict[str, Any]:
         )
         out["state_dict"] = result.arrays.to_torch_state_dict()
 
-    import ray
-
-    backend = ray_backend_config(config.num_clients)
-    t0 = time.perf_counter()
     # Ray workers import flwr, which imports tensorflow: without triton loaded first, the first
     # torch optimizer step segfaults (ENVIRONMENT.md). The same worker hook as our flower engine.
-    started, _ = start_ray(backend.pop("init_args"), hide_tf=True)
-    try:
-        run_simulation(
-            server_app=server_app,
-            client_app=client_app,
-            num_supernodes=config.num_clients,
-            backend_config=backend,
-        )
-    finally:
-        if started and ray.is_initialized():
-            ray.shutdown()
-    seconds = time.perf_counter() - t0
+    seconds = simulate_on_ray(server_app, client_app, config.num_clients)
     if not out.get("state_dict"):
         from vega_lab.errors import FederatedError
 

@@ -81,8 +81,7 @@ def run_flower_secagg(
     (every round aggregates the same updates) and the timings."""
     from vega_lab.federated.engines.flower_runtime import (
         prepare_flower_environment,
-        ray_backend_config,
-        start_ray,
+        simulate_on_ray,
     )
 
     prepare_flower_environment()
@@ -94,7 +93,6 @@ def run_flower_secagg(
     from flwr.server.strategy import FedAvg
     from flwr.server.workflow import DefaultWorkflow, SecAggPlusWorkflow
     from flwr.server.workflow.constant import MAIN_PARAMS_RECORD
-    from flwr.simulation import run_simulation
 
     gone = set(dropped)
     max_weight = 100.0
@@ -147,22 +145,7 @@ def run_flower_secagg(
         if record is not None:
             out["mean"] = parameters_to_ndarrays(arrayrecord_to_parameters(record, True))[0]
 
-    import ray
-
-    backend = ray_backend_config(clients)
-    t0 = time.perf_counter()
-    started, _ = start_ray(backend.pop("init_args"), hide_tf=True)
-    try:
-        run_simulation(
-            server_app=server_app,
-            client_app=client_app,
-            num_supernodes=clients,
-            backend_config=backend,
-        )
-    finally:
-        if started and ray.is_initialized():
-            ray.shutdown()
-    out["total_s"] = time.perf_counter() - t0
+    out["total_s"] = simulate_on_ray(server_app, client_app, clients)
     return out
 
 

@@ -106,3 +106,29 @@ def start_ray(init_args: dict[str, Any], hide_tf: bool) -> tuple[bool, int]:
             "retry when it is quieter, or use engine='vectorized' or 'sequential'",
         ) from exc
     return True, int(init_args["num_cpus"])
+
+
+def simulate_on_ray(
+    server_app: Any, client_app: Any, num_clients: int, hide_tf: bool = True
+) -> float:
+    """One ``run_simulation`` on a local Ray started here with our worker hook (and stopped
+    after); the wall seconds, Ray's start-up included. The benchmarks' way to run a Flower app."""
+    import time
+
+    import ray
+    from flwr.simulation import run_simulation
+
+    backend = ray_backend_config(num_clients)
+    t0 = time.perf_counter()
+    started, _ = start_ray(backend.pop("init_args"), hide_tf)
+    try:
+        run_simulation(
+            server_app=server_app,
+            client_app=client_app,
+            num_supernodes=num_clients,
+            backend_config=backend,
+        )
+    finally:
+        if started and ray.is_initialized():
+            ray.shutdown()
+    return time.perf_counter() - t0
