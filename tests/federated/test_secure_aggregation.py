@@ -299,3 +299,20 @@ def test_simulation_with_secure_aggregation_matches_plain_fedavg() -> None:
     assert secure.history[0].bytes_up > plain.history[0].bytes_up
     with pytest.raises(SecureAggregationError, match="'median' computes its own"):
         simulate(num_clients=6, rounds=1, strategy="median", secure_aggregation=True)
+
+
+def test_secure_aggregation_records_no_per_client_view() -> None:
+    """Under SecAgg the server sees only the sum: the audit log must not hold per-client norms,
+    flags or contributions, which the same plain run does record (sign flip is always flagged)."""
+    import math
+
+    from vega_lab.federated import simulate
+
+    kw = {"num_clients": 10, "rounds": 1, "seed": 0, "attack": "sign_flip"}
+    kw |= {"malicious_fraction": 0.2}
+    plain = simulate(**kw).audit.entries[0]
+    secure = simulate(**kw, secure_aggregation=True).audit.entries[0]
+    assert plain.flagged and all(math.isfinite(n) for n in plain.norms)
+    assert secure.flagged == [] and all(math.isnan(n) for n in secure.norms)
+    assert all(math.isnan(s) for s in secure.contributions if s != 0)
+    assert secure.selected == secure.participants

@@ -31,8 +31,12 @@ class RoundMonitor:
         *,
         threshold: float = THRESHOLD,
         attack_metrics: Callable[[torch.Tensor], dict[str, float]] | None = None,
+        sees_updates: bool = True,
     ) -> None:
+        """``sees_updates=False`` under secure aggregation: the server gets only the sum, so
+        no per-client norms, cosines, flags or contributions are computed or recorded."""
         self.adversary = adversary
+        self.sees_updates = sees_updates
         self.threshold = threshold
         self.attack_metrics = attack_metrics
         name = adversary.attack.name if adversary is not None else "none"
@@ -71,6 +75,8 @@ class RoundMonitor:
                 updates.num_steps[keep],
                 {k: v[keep] for k, v in updates.extras.items()},
             )
+        kept_ids = [c for c in participants if c not in reasons]
+        if kept is not None and self.sees_updates:
             found = detect(kept.deltas, self.threshold)
             for full, part in (
                 (norms, found.norms),
@@ -80,9 +86,13 @@ class RoundMonitor:
                 (share, strategy.contributions(kept)),
             ):
                 full[keep] = part.to(full.dtype)
-            kept_ids = [c for c in participants if c not in reasons]
             flagged = [cid for cid, f in zip(kept_ids, found.flagged.tolist(), strict=True) if f]
         share = torch.where(keep, share, torch.zeros_like(share))
+        selected = (
+            [c for c, s in zip(participants, share.tolist(), strict=True) if s > 0]
+            if self.sees_updates
+            else kept_ids  # the server cannot tell what each update contributed to the sum
+        )
         malicious = self.adversary.malicious if self.adversary is not None else frozenset()
         self.log.entries.append(
             AuditEntry(
@@ -92,7 +102,7 @@ class RoundMonitor:
                 malicious=[c for c in participants if c in malicious],
                 rejected=reasons,
                 flagged=flagged,
-                selected=[c for c, s in zip(participants, share.tolist(), strict=True) if s > 0],
+                selected=selected,
                 norms=norms.tolist(),
                 cosines=cosines.tolist(),
                 norm_z=norm_z.tolist(),

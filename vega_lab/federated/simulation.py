@@ -95,4 +95,9 @@ def _monitor(config: FederatedConfig, data: FederatedData, model: FlatModel) -> 
         attack, shape = adversary.attack, data.dataset.image_shape
         x, y = data.x_test, data.y_test
         metrics = lambda p: attack.metrics(model, p, x, y, shape)  # noqa: E731
-    return RoundMonitor(adversary, threshold=config.anomaly_threshold, attack_metrics=metrics)
+    return RoundMonitor(
+        adversary,
+        threshold=config.anomaly_threshold,
+        attack_metrics=metrics,
+        sees_updates=not config.secure_aggregation,
+    )
